@@ -1,0 +1,143 @@
+"""One typed configuration for railpm, overridable by environment.
+
+Every path, horizon, capacity and service level is read from here so that a deployment changes behaviour
+by setting variables (``RAILPM_DATA_ROOT=/lake``, ``RAILPM_SPARK__MASTER=spark://host:7077``,
+``RAILPM_MODEL__HORIZON_DAYS=14``) rather than by editing code. Nested sections use ``__`` in the variable
+name. Functions below the entry points receive values from a ``Settings`` object, never read the
+environment themselves.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class DirtRates(BaseModel):
+    """Share of records the synthetic generator spoils, per kind of dirt real feeds carry."""
+
+    duplicate: float = Field(0.002, ge=0, le=0.2, description="exact re-sent records")
+    late: float = Field(0.002, ge=0, le=0.2, description="records delivered in a later file")
+    out_of_order: float = Field(0.01, ge=0, le=0.5, description="records shuffled within a file")
+    dropout: float = Field(0.001, ge=0, le=0.2, description="a sensor reading missing (null)")
+    stuck: float = Field(0.0005, ge=0, le=0.05, description="share of vehicle-signals frozen for a spell")
+    wrong_unit: float = Field(0.0005, ge=0, le=0.2, description="a reading sent in the wrong unit")
+    unknown_vehicle: float = Field(0.0005, ge=0, le=0.2, description="a vehicle number not in the registry")
+    malformed: float = Field(0.0005, ge=0, le=0.2, description="a line that does not parse")
+
+    @classmethod
+    def clean(cls) -> DirtRates:
+        return cls(**{name: 0.0 for name in cls.model_fields})
+
+
+class FleetSettings(BaseModel):
+    """The built-in synthetic fleet: size, period and randomness."""
+
+    vehicles: int = Field(100, ge=1)
+    days: int = Field(365, ge=1)
+    start: date = date(2025, 1, 1)
+    seed: int = 7
+    telemetry_format: str = Field("parquet", pattern="^(csv|jsonl|parquet)$")
+    vehicles_per_file: int = Field(50, ge=1, description="telemetry is written in files of this many vehicles")
+    dirt: DirtRates = DirtRates()
+
+
+class SparkSettings(BaseModel):
+    master: str = "local[*]"
+    shuffle_partitions: int = 8
+    driver_memory: str = "4g"
+
+
+class ModelSettings(BaseModel):
+    horizon_days: int = Field(30, ge=1, description="predict failure within this many days")
+    warning_lead_days: list[int] = [3, 7]
+    capacity_top_k_per_week: int = Field(20, ge=1, description="vehicle-components a planner can inspect a week")
+    backtest_folds: int = Field(4, ge=2)
+    champion_margin: float = Field(0.02, ge=0, description="PR-AUC gain a challenger needs to become champion")
+    registered_model_name: str = "railpm-failure"
+    cost_unplanned_failure: float = 25_000.0
+    cost_inspection: float = 600.0
+    cost_needless_replacement: float = 3_000.0
+
+
+class PlanSettings(BaseModel):
+    window_days: int = 14
+    service_level: float = Field(0.95, gt=0, lt=1)
+    default_depot_capacity_per_day: int = Field(4, ge=0, description="inspection slots per depot per day")
+    allow_transfers: bool = False
+
+
+class Settings(BaseSettings):
+    """railpm settings; every field can be set as ``RAILPM_<FIELD>`` (nested: ``RAILPM_<SECTION>__<FIELD>``)."""
+
+    model_config = SettingsConfigDict(env_prefix="RAILPM_", env_nested_delimiter="__", extra="ignore")
+
+    data_root: Path = Path("data")
+    mlflow_tracking_uri: str | None = Field(None, description="default: SQLite store under data_root")
+    fleet: FleetSettings = FleetSettings()
+    spark: SparkSettings = SparkSettings()
+    model: ModelSettings = ModelSettings()
+    plan: PlanSettings = PlanSettings()
+
+    # Data layers, in the order data moves through them.
+    @cached_property
+    def landing_dir(self) -> Path:
+        return self.data_root / "landing"
+
+    @cached_property
+    def truth_dir(self) -> Path:
+        """Ground truth of the synthetic fleet (failures, injected dirt): for scoring, never for training."""
+        return self.data_root / "truth"
+
+    @cached_property
+    def lake_dir(self) -> Path:
+        return self.data_root / "lake"
+
+    @cached_property
+    def quarantine_dir(self) -> Path:
+        return self.data_root / "quarantine"
+
+    @cached_property
+    def rejected_files_dir(self) -> Path:
+        """Landing files that could not be parsed at all, moved aside whole."""
+        return self.data_root / "rejected_files"
+
+    @cached_property
+    def runs_dir(self) -> Path:
+        """Run records (one JSON per ingest/job run) that reconcile counts."""
+        return self.data_root / "runs"
+
+    @cached_property
+    def data_docs_dir(self) -> Path:
+        return self.data_root / "data_docs"
+
+    @cached_property
+    def records_dir(self) -> Path:
+        return self.data_root / "records"
+
+    @cached_property
+    def predictions_dir(self) -> Path:
+        return self.data_root / "predictions"
+
+    @cached_property
+    def plans_dir(self) -> Path:
+        return self.data_root / "plans"
+
+    @cached_property
+    def reports_dir(self) -> Path:
+        return self.data_root / "reports"
+
+    @property
+    def tracking_uri(self) -> str:
+        if self.mlflow_tracking_uri:
+            return self.mlflow_tracking_uri
+        return f"sqlite:///{(self.data_root / 'mlflow.db').resolve()}"
+
+
+def get_settings(**overrides) -> Settings:
+    """Settings from the environment, with explicit overrides (e.g. from CLI options) on top."""
+    return Settings(**overrides)

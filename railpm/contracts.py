@@ -1,0 +1,333 @@
+"""Data contracts: the one place where every feed's schema is stated.
+
+The synthetic generator writes to these contracts, the Great Expectations suites are derived from them,
+the ingest casts to them and the Spark jobs read with them. Nothing else restates a column list, a unit
+or an allowed set: import it from here.
+
+Reference data of the railway domain lives here too (vehicle types, components and their subsystems,
+the fault-code catalogue, maintenance levels), because allowed values are part of a contract.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+DType = Literal["string", "float64", "int64", "timestamp", "date", "bool"]
+
+# --------------------------------------------------------------------------------------------------
+# Reference data
+# --------------------------------------------------------------------------------------------------
+
+VEHICLE_TYPES = ("EMU", "LOCO", "WAGON")
+"""EMU trainset, locomotive, freight wagon."""
+
+DEPOTS = ("DEP-NORTH", "DEP-SOUTH", "DEP-EAST", "DEP-WEST")
+
+GRADES = ("A", "B", "C")
+"""A: cannot run, must return to the workshop. B: cannot run, can be repaired nearby. C: operation not affected."""
+
+MAJOR_GRADES = ("A", "B")
+
+COMPONENT_SUBSYSTEM: dict[str, str] = {
+    "wheelset": "running_gear",
+    "bogie": "running_gear",
+    "brake_unit": "brakes",
+    "traction_motor": "traction",
+    "pantograph": "power_collection",
+    "hvac": "comfort",
+    "doors": "doors",
+    "air_compressor": "pneumatics",
+    "battery": "auxiliary_power",
+}
+COMPONENTS = tuple(COMPONENT_SUBSYSTEM)
+SUBSYSTEMS = tuple(sorted(set(COMPONENT_SUBSYSTEM.values()) | {"communications", "control"}))
+
+VEHICLE_TYPE_COMPONENTS: dict[str, tuple[str, ...]] = {
+    "EMU": COMPONENTS,
+    "LOCO": tuple(c for c in COMPONENTS if c != "doors"),
+    "WAGON": ("wheelset", "bogie", "brake_unit"),
+}
+
+
+@dataclass(frozen=True)
+class Signal:
+    """A condition signal in the telemetry feed and the component whose health it reflects."""
+
+    column: str
+    component: str
+    unit: str
+    min: float
+    max: float
+    description: str
+
+
+SIGNALS: tuple[Signal, ...] = (
+    Signal("axle_bearing_temp_c", "wheelset", "degC", -50, 150, "axle-box bearing temperature"),
+    Signal("wheel_flange_mm", "wheelset", "mm", 20, 40, "wheel flange thickness (worn wheels are thinner)"),
+    Signal("bogie_vibration_rms_ms2", "bogie", "m/s2", 0, 50, "bogie frame vibration, RMS acceleration"),
+    Signal("brake_release_s", "brake_unit", "s", 0, 60, "time for the brake cylinder to release"),
+    Signal("motor_current_imbalance_pct", "traction_motor", "%", 0, 100, "phase current imbalance"),
+    Signal("pantograph_contact_force_n", "pantograph", "N", 0, 400, "mean contact force on the overhead line"),
+    Signal("hvac_supply_dev_c", "hvac", "degC", -30, 30, "supply air temperature minus set point"),
+    Signal("door_close_time_s", "doors", "s", 0, 60, "time for the slowest door to close"),
+    Signal("compressor_duty_pct", "air_compressor", "%", 0, 100, "share of the hour the compressor runs"),
+    Signal("battery_voltage_v", "battery", "V", 0, 150, "auxiliary battery voltage (110 V nominal)"),
+)
+SIGNAL_BY_COLUMN = {s.column: s for s in SIGNALS}
+
+
+def signals_for_type(vehicle_type: str) -> tuple[Signal, ...]:
+    """The condition signals a vehicle of this type reports; the others are null by design."""
+    fitted = VEHICLE_TYPE_COMPONENTS[vehicle_type]
+    return tuple(s for s in SIGNALS if s.component in fitted)
+
+
+@dataclass(frozen=True)
+class FaultCode:
+    code: str
+    subsystem: str
+    component: str | None
+    typical_grade: str
+    description: str
+
+
+FAULT_CODES: tuple[FaultCode, ...] = (
+    # Precursor warnings (grade C) and failures (A/B), one pair per component.
+    FaultCode("RG-110", "running_gear", "wheelset", "C", "axle-box temperature high warning"),
+    FaultCode("RG-190", "running_gear", "wheelset", "A", "hot axle box / wheelset defect"),
+    FaultCode("RG-210", "running_gear", "bogie", "C", "bogie instability warning"),
+    FaultCode("RG-290", "running_gear", "bogie", "A", "bogie suspension failure"),
+    FaultCode("BR-110", "brakes", "brake_unit", "C", "brake release slow"),
+    FaultCode("BR-190", "brakes", "brake_unit", "A", "brake unit failed to release"),
+    FaultCode("TR-110", "traction", "traction_motor", "C", "motor current imbalance warning"),
+    FaultCode("TR-190", "traction", "traction_motor", "A", "traction motor isolated"),
+    FaultCode("PC-110", "power_collection", "pantograph", "C", "contact force out of band"),
+    FaultCode("PC-190", "power_collection", "pantograph", "A", "pantograph damaged / lowered"),
+    FaultCode("CF-110", "comfort", "hvac", "C", "supply air temperature deviation"),
+    FaultCode("CF-190", "comfort", "hvac", "B", "HVAC unit failed"),
+    FaultCode("DR-110", "doors", "doors", "C", "door closing slow"),
+    FaultCode("DR-190", "doors", "doors", "B", "door out of service"),
+    FaultCode("PN-110", "pneumatics", "air_compressor", "C", "compressor duty cycle high"),
+    FaultCode("PN-190", "pneumatics", "air_compressor", "B", "main air compressor failed"),
+    FaultCode("AP-110", "auxiliary_power", "battery", "C", "battery voltage low"),
+    FaultCode("AP-190", "auxiliary_power", "battery", "B", "battery failed"),
+    # Nuisance codes: frequent, unrelated to any component's health.
+    FaultCode("DR-150", "doors", None, "C", "door obstruction detected (passenger)"),
+    FaultCode("CM-301", "communications", None, "C", "passenger information display reset"),
+    FaultCode("CM-305", "communications", None, "C", "CCTV recorder fault"),
+    FaultCode("CT-410", "control", None, "C", "TCMS communication timeout"),
+)
+FAULT_CODE_BY_CODE = {f.code: f for f in FAULT_CODES}
+
+
+@dataclass(frozen=True)
+class MaintenanceLevel:
+    level: int
+    name: str
+    interval_days: int
+    interval_km: float
+    inspects: tuple[str, ...]
+    """Components examined at this level (worn ones found there are replaced preventively)."""
+
+
+MAINTENANCE_LEVELS: tuple[MaintenanceLevel, ...] = (
+    MaintenanceLevel(1, "daily check", 2, 3_000, ("doors", "pantograph")),
+    MaintenanceLevel(2, "routine inspection", 14, 20_000, ("doors", "pantograph", "brake_unit", "wheelset")),
+    MaintenanceLevel(3, "periodic inspection", 90, 100_000, COMPONENTS),
+    MaintenanceLevel(4, "intermediate overhaul", 730, 500_000, COMPONENTS),
+    MaintenanceLevel(5, "general overhaul", 2920, 2_000_000, COMPONENTS),
+)
+"""Levels 1-5, each due by distance or time, whichever comes first."""
+LEVELS = tuple(m.level for m in MAINTENANCE_LEVELS)
+
+WORK_ORDER_ACTIONS = ("inspection", "corrective_replacement", "preventive_replacement")
+STOCK_CATEGORIES = ("fault-driven", "emergency", "supplier-held", "planned")
+
+# --------------------------------------------------------------------------------------------------
+# Schemas
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    dtype: DType
+    nullable: bool = False
+    unit: str | None = None
+    min: float | None = None
+    max: float | None = None
+    allowed: tuple[str, ...] | tuple[int, ...] | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Feed:
+    """A data feed: its columns, its key, its event-time column and the lake table it lands in."""
+
+    name: str
+    columns: tuple[Column, ...]
+    key: tuple[str, ...]
+    time_column: str | None
+    description: str
+    references_registry: bool = True
+    """Its vehicle_number must be known to the vehicle registry."""
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def column(self, name: str) -> Column:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(f"{self.name} has no column {name!r}")
+
+
+_VEHICLE = Column("vehicle_number", "string", description="fleet number, e.g. EMU-0001")
+_DEPOT = Column("depot", "string", allowed=DEPOTS)
+
+VEHICLES = Feed(
+    name="vehicles",
+    description="Vehicle registry: one row per vehicle in the fleet.",
+    key=("vehicle_number",),
+    time_column=None,
+    references_registry=False,
+    columns=(
+        _VEHICLE,
+        Column("vehicle_type", "string", allowed=VEHICLE_TYPES),
+        Column("home_depot", "string", allowed=DEPOTS),
+        Column("commissioning_date", "date"),
+        Column("daily_km_mean", "float64", unit="km", min=0, max=3_000, description="planned mean daily distance"),
+    ),
+)
+
+TELEMETRY = Feed(
+    name="telemetry",
+    description="Hourly sensor readings per vehicle: operating context and condition signals.",
+    key=("vehicle_number", "ts"),
+    time_column="ts",
+    columns=(
+        _VEHICLE,
+        Column("ts", "timestamp", description="UTC, start of the hour"),
+        Column("odometer_km", "float64", unit="km", min=0, max=50_000_000),
+        Column("speed_kmh", "float64", unit="km/h", min=0, max=350, description="mean speed over the hour"),
+        Column("load_pct", "float64", unit="%", min=0, max=150, description="payload relative to rated"),
+        Column("ambient_temp_c", "float64", unit="degC", min=-50, max=60),
+        *(
+            Column(s.column, "float64", nullable=True, unit=s.unit, min=s.min, max=s.max, description=s.description)
+            for s in SIGNALS
+        ),
+    ),
+)
+
+FAULTS = Feed(
+    name="faults",
+    description="Fault log: one event per fault report from the on-board diagnostics.",
+    key=("event_id",),
+    time_column="ts",
+    columns=(
+        Column("event_id", "string"),
+        _VEHICLE,
+        Column("vehicle_type", "string", allowed=VEHICLE_TYPES),
+        _DEPOT,
+        Column("ts", "timestamp"),
+        Column("fault_code", "string", allowed=tuple(f.code for f in FAULT_CODES)),
+        Column("subsystem", "string", allowed=SUBSYSTEMS),
+        Column("grade", "string", allowed=GRADES),
+        Column("description", "string", nullable=True),
+    ),
+)
+
+WORK_ORDERS = Feed(
+    name="work_orders",
+    description="Maintenance work orders: scheduled inspections, corrective and preventive replacements.",
+    key=("work_order_id",),
+    time_column="opened_at",
+    columns=(
+        Column("work_order_id", "string"),
+        _VEHICLE,
+        _DEPOT,
+        Column("action", "string", allowed=WORK_ORDER_ACTIONS),
+        Column("component", "string", nullable=True, allowed=COMPONENTS, description="null for a whole-vehicle inspection"),
+        Column("part_number", "string", nullable=True),
+        Column("maintenance_level", "int64", nullable=True, allowed=LEVELS),
+        Column("opened_at", "timestamp"),
+        Column("closed_at", "timestamp", nullable=True, description="null while the work order is open"),
+        Column("odometer_km", "float64", unit="km", min=0, max=50_000_000),
+    ),
+)
+
+PARTS = Feed(
+    name="parts",
+    description="Spare-parts catalogue: part numbers per component and vehicle type.",
+    key=("part_number",),
+    time_column=None,
+    references_registry=False,
+    columns=(
+        Column("part_number", "string"),
+        Column("component", "string", allowed=COMPONENTS),
+        Column("vehicle_type", "string", allowed=VEHICLE_TYPES),
+        Column("description", "string", nullable=True),
+        Column("unit_cost_eur", "float64", unit="EUR", min=0, max=5_000_000),
+        Column("lead_time_days", "int64", unit="d", min=0, max=730),
+        Column("stock_category", "string", allowed=STOCK_CATEGORIES),
+    ),
+)
+
+STOCK = Feed(
+    name="stock",
+    description="Spare-parts stock on hand per depot.",
+    key=("depot", "part_number"),
+    time_column=None,
+    references_registry=False,
+    columns=(
+        _DEPOT,
+        Column("part_number", "string"),
+        Column("on_hand", "int64", min=0, max=100_000),
+        Column("as_of", "date"),
+    ),
+)
+
+FEEDS: dict[str, Feed] = {f.name: f for f in (VEHICLES, TELEMETRY, FAULTS, WORK_ORDERS, PARTS, STOCK)}
+
+# Ground truth of the synthetic fleet: written beside the landing area, never ingested.
+FAILURES = Feed(
+    name="failures",
+    description="Ground-truth component failures (synthetic fleet only), for scoring predictions.",
+    key=("vehicle_number", "component", "failed_at"),
+    time_column="failed_at",
+    references_registry=False,
+    columns=(
+        _VEHICLE,
+        Column("component", "string", allowed=COMPONENTS),
+        Column("failed_at", "timestamp"),
+        Column("grade", "string", allowed=MAJOR_GRADES),
+        Column("announced", "bool", description="signals drifted before the failure"),
+        Column("event_id", "string", description="the fault event that reported it"),
+    ),
+)
+
+PREDICTIONS = Feed(
+    name="predictions",
+    description="Scored risk per vehicle and component for one day.",
+    key=("scored_day", "vehicle_number", "component"),
+    time_column=None,
+    references_registry=False,
+    columns=(
+        Column("scored_day", "date"),
+        _VEHICLE,
+        Column("vehicle_type", "string", allowed=VEHICLE_TYPES),
+        Column("home_depot", "string", allowed=DEPOTS),
+        Column("component", "string", allowed=COMPONENTS),
+        Column("failure_probability", "float64", min=0, max=1),
+        Column("risk_band", "string", allowed=("high", "medium", "low")),
+        Column("alert", "bool"),
+        Column("remaining_life_days", "float64", min=0),
+        Column("remaining_life_low_days", "float64", min=0),
+        Column("remaining_life_high_days", "float64", min=0),
+        Column("reasons", "string", description="JSON list of {feature, value, contribution}"),
+        Column("model_version", "string"),
+    ),
+)
