@@ -331,3 +331,29 @@ PREDICTIONS = Feed(
         Column("model_version", "string"),
     ),
 )
+
+# --------------------------------------------------------------------------------------------------
+# Vehicle records (built by the Spark jobs, read by the models)
+# --------------------------------------------------------------------------------------------------
+# The full feature list is owned by railpm.jobs.vehicle_days; what other layers rely on is stated here.
+
+VEHICLE_DAY_KEY = ("vehicle_number", "day")
+"""records/vehicle_days: one row per vehicle per day (wide: every signal's and fault family's features)."""
+
+COMPONENT_DAY_KEY = ("vehicle_number", "day", "component")
+"""records/component_days: one row per vehicle, day and fitted component: the vehicle-day features plus the
+component's own (days/km since its last replacement, its precursor-code counts) and its labels."""
+
+CATEGORICAL_FEATURES = ("vehicle_type", "home_depot", "component")
+
+LABEL_FAILS_WITHIN_HORIZON = "label_fails_within_horizon"
+"""True if the component fails within the configured horizon after the day; null when that is unknown
+(a preventive replacement or the end of the data comes first: the history is censored)."""
+LABEL_DAYS_TO_FAILURE = "label_days_to_failure"
+"""Days from the day to the component's next failure; null when censored."""
+LABEL_TIME_OBSERVED = "label_time_observed_days"
+"""Days from the day to the next failure or, if censored, to the censoring (preventive replacement / data end)."""
+LABEL_EVENT_OBSERVED = "label_event_observed"
+"""True if the observation ends in a failure, False if censored (survival-style pair with LABEL_TIME_OBSERVED)."""
+LABEL_COLUMNS = (LABEL_FAILS_WITHIN_HORIZON, LABEL_DAYS_TO_FAILURE, LABEL_TIME_OBSERVED, LABEL_EVENT_OBSERVED)
+NON_FEATURE_PREFIXES = ("label_",)
