@@ -14,7 +14,6 @@ export PYSPARK_DRIVER_PYTHON := $(abspath $(BIN))/python
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
 	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev]" 2>&1 | grep -v '^WARNING: Location' ; test $${PIPESTATUS[0]} -eq 0
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
