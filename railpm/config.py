@@ -62,6 +62,10 @@ class ModelSettings(BaseModel):
     cost_unplanned_failure: float = 25_000.0
     cost_inspection: float = 600.0
     cost_needless_replacement: float = 3_000.0
+    alert_budget_per_depot_per_day: int = Field(
+        3, ge=0, description="alerts a depot can act on per day; the riskiest above the cost threshold get them"
+    )
+    remaining_life_interval: float = Field(0.8, gt=0, lt=1, description="nominal coverage of the remaining-life interval")
 
 
 class PlanSettings(BaseModel):
