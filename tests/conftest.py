@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from railpm.config import DirtRates, FleetSettings, Settings
+from railpm.errors import RailpmError
+from railpm.orchestration import DagRunResult, airflow_environment, migrate_metadata_db, run_dag
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,29 +34,15 @@ def small_fleet_settings(**dirt) -> FleetSettings:
 # needs. `airflow db migrate` costs about 6 s once per session; each `dags test` run costs ~15 s of
 # start-up (CLI import, DAG-folder parse, in-process execution API) plus the tasks' own work.
 
-AIRFLOW_BIN = Path(sys.executable).with_name("airflow")
-
-
 @pytest.fixture(scope="session")
 def airflow_env(tmp_path_factory) -> dict[str, str]:
     """Environment for Airflow subprocesses: temporary AIRFLOW_HOME, SQLite DB, the repo's dags/ folder."""
-    home = tmp_path_factory.mktemp("airflow_home")
-    env = {
-        **os.environ,
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
-        # Two shared cores: parsing a DAG folder can be slow, do not let the 30 s default kill it.
-        "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "300",
-        "AIRFLOW__CORE__DAG_FILE_PROCESSOR_TIMEOUT": "300",
-        "PYSPARK_PYTHON": os.environ.get("PYSPARK_PYTHON", sys.executable),
-        "PYSPARK_DRIVER_PYTHON": os.environ.get("PYSPARK_DRIVER_PYTHON", sys.executable),
-    }
-    env = {k: v for k, v in env.items() if not k.startswith("RAILPM_")}
-    done = subprocess.run([str(AIRFLOW_BIN), "db", "migrate"], env=env, capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.fail(f"airflow db migrate failed:\n{done.stdout[-5000:]}\n{done.stderr[-5000:]}")
+    base = {k: v for k, v in os.environ.items() if not k.startswith("RAILPM_")}
+    env = airflow_environment(tmp_path_factory.mktemp("airflow_home"), REPO_ROOT / "dags", base=base)
+    try:
+        migrate_metadata_db(env)
+    except RailpmError as exc:
+        pytest.fail(str(exc))
     return env
 
 
@@ -66,19 +52,13 @@ def run_dag_test(
     data_root: Path | str,
     logical_date: str | None = None,
     extra_env: dict[str, str] | None = None,
-) -> subprocess.CompletedProcess:
+) -> DagRunResult:
     """Run the real ``airflow dags test <dag_id> [logical_date]`` with ``RAILPM_DATA_ROOT`` set.
 
     Fails the test with the tail of Airflow's output unless the run ends in success.
     """
-    cmd = [str(AIRFLOW_BIN), "dags", "test", dag_id]
-    if logical_date:
-        cmd.append(logical_date)
     run_env = {**env, "RAILPM_DATA_ROOT": str(data_root), **(extra_env or {})}
-    done = subprocess.run(cmd, env=run_env, capture_output=True, text=True, cwd=str(REPO_ROOT))
-    output = done.stdout + done.stderr
-    finished = [line for line in output.splitlines() if "DagRun Finished" in line]
-    if done.returncode != 0 or not finished or "state=success" not in finished[-1]:
-        tail = "\n".join(output.splitlines()[-200:])
-        pytest.fail(f"`{' '.join(cmd)}` failed (exit {done.returncode}):\n{tail}")
-    return done
+    result = run_dag(run_env, dag_id, logical_date, cwd=REPO_ROOT)
+    if not result.succeeded:
+        pytest.fail(f"`airflow dags test {dag_id}` failed (exit {result.exit_code}):\n{result.tail()}")
+    return result
