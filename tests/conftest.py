@@ -62,3 +62,16 @@ def run_dag_test(
     if not result.succeeded:
         pytest.fail(f"`airflow dags test {dag_id}` failed (exit {result.exit_code}):\n{result.tail()}")
     return result
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """One local SparkSession for the whole run: local[2], two shuffle partitions, no UI, UTC."""
+    from railpm.config import SparkSettings
+    from railpm.spark import build_session
+
+    session = build_session(
+        SparkSettings(master="local[2]", shuffle_partitions=2, driver_memory="1g"), app_name="railpm-tests"
+    )
+    yield session
+    session.stop()

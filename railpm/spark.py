@@ -1,0 +1,85 @@
+"""The one way railpm opens a SparkSession, and the contracts' schemas in Spark's terms.
+
+Jobs launched by ``spark-submit`` must not pin a master: the cluster manager given on the command line
+decides where they run. Local runs (CLI, tests, benchmarks) name the master from ``Settings.spark``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import types as T
+
+from railpm import contracts
+from railpm.config import SparkSettings
+from railpm.errors import BadInputError, RailpmError
+
+_SPARK_TYPES: dict[str, T.DataType] = {
+    "string": T.StringType(),
+    "float64": T.DoubleType(),
+    "int64": T.LongType(),
+    "timestamp": T.TimestampType(),
+    "date": T.DateType(),
+    "bool": T.BooleanType(),
+}
+
+
+def build_session(
+    spark: SparkSettings,
+    app_name: str = "railpm",
+    *,
+    local: bool = True,
+    ui: bool = False,
+    extra_conf: dict[str, str] | None = None,
+) -> SparkSession:
+    """A SparkSession in UTC with few shuffle partitions (the fleet's daily tables are small).
+
+    ``local=False`` leaves master and driver memory to ``spark-submit`` (a cluster decides those).
+    """
+    builder = SparkSession.builder.appName(app_name)
+    conf = {
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.shuffle.partitions": str(spark.shuffle_partitions),
+        "spark.sql.adaptive.enabled": "true",
+        "spark.sql.sources.partitionOverwriteMode": "dynamic",
+        "spark.ui.enabled": str(ui).lower(),
+        "spark.ui.showConsoleProgress": "false",
+        # Wide feature tables: whole-stage codegen of a few hundred columns exceeds the JVM method limit
+        # and falls back anyway; skipping the attempt avoids a noisy warning per query.
+        "spark.sql.codegen.maxFields": "1000",
+        "spark.driver.extraJavaOptions": "-Duser.timezone=UTC",
+        "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
+    }
+    if local:
+        conf["spark.master"] = spark.master
+        conf["spark.driver.memory"] = spark.driver_memory
+        conf["spark.pyspark.python"] = sys.executable
+    conf.update(extra_conf or {})
+    for key, value in conf.items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("WARN")
+    return session
+
+
+def spark_schema(feed: contracts.Feed) -> T.StructType:
+    """The feed's contract as a Spark schema, so that a lake table is read with exactly its contract types."""
+    return T.StructType(
+        [T.StructField(c.name, _SPARK_TYPES[c.dtype], nullable=c.nullable) for c in feed.columns]
+    )
+
+
+def read_lake_feed(session: SparkSession, lake_dir: Path | str, feed: contracts.Feed) -> DataFrame:
+    """A lake table with its contract's columns (the ``day=`` partition folder is not a column of the feed)."""
+    path = Path(lake_dir) / feed.name
+    if not path.exists():
+        raise RailpmError(f"lake table {path} does not exist: run the ingest first")
+    frame = session.read.option("recursiveFileLookup", "false").parquet(str(path))
+    missing = [c for c in feed.column_names if c not in frame.columns]
+    if missing:
+        raise BadInputError(f"lake table {feed.name} lacks columns {missing}", file=path, rule="contract_columns")
+    return frame.select(
+        *(frame[c.name].cast(_SPARK_TYPES[c.dtype]).alias(c.name) for c in feed.columns)
+    )
