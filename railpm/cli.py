@@ -48,5 +48,41 @@ def reports_errors(command):
     return wrapper
 
 
+@app.command()
+@reports_errors
+def generate(
+    vehicles: Annotated[Optional[int], typer.Option("--vehicles", min=1, help="Fleet size (default: settings, 100).")] = None,
+    days: Annotated[Optional[int], typer.Option("--days", min=1, help="Days of hourly telemetry (default: settings, 365).")] = None,
+    seed: Annotated[Optional[int], typer.Option("--seed", help="Random seed; the same seed writes the same files.")] = None,
+    fmt: Annotated[
+        Optional[str], typer.Option("--format", help="Telemetry file format: csv, jsonl or parquet (default: parquet).")
+    ] = None,
+    clean: Annotated[bool, typer.Option("--clean", help="Inject no dirt (no duplicates, dropouts, malformed lines...).")] = False,
+    data_root: DataRoot = None,
+) -> None:
+    """Generate the synthetic railway fleet into landing/ (feeds) and truth/ (failures, dirt manifest)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from railpm.config import DirtRates
+    from railpm.synth import generate_fleet, print_fleet_summary
+
+    settings = settings_from(data_root)
+    changes = {"vehicles": vehicles, "days": days, "seed": seed, "telemetry_format": fmt}
+    fleet_values = settings.fleet.model_dump() | {k: v for k, v in changes.items() if v is not None}
+    if clean:
+        fleet_values["dirt"] = DirtRates.clean().model_dump()
+    try:
+        fleet = type(settings.fleet).model_validate(fleet_values)
+    except ValueError as exc:
+        raise RailpmError(f"invalid fleet option: {exc}") from exc
+    with Progress(
+        TextColumn("[bold]generating fleet"), BarColumn(), MofNCompleteColumn(), TextColumn("vehicles"),
+        TimeElapsedColumn(), console=console,
+    ) as bar:
+        task = bar.add_task("vehicles", total=fleet.vehicles)
+        summary = generate_fleet(fleet, settings.landing_dir, settings.truth_dir, progress=lambda n: bar.advance(task, n))
+    print_fleet_summary(summary, console)
+
+
 def main() -> None:  # pragma: no cover - console entry point
     sys.exit(app())

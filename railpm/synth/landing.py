@@ -1,0 +1,103 @@
+"""Writing landing files in the formats real feeds use: CSV, JSON lines and Parquet.
+
+Columns are exactly the contract's, in its order; timestamps are ISO-8601 UTC strings in text formats and
+``timestamp[us, tz=UTC]`` in Parquet. Malformed lines are produced here, at the text level, because that
+is where they exist in real feeds.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from railpm import contracts
+from railpm.synth.dirt import MALFORMED_TEXT, Malformed, iso_strings
+
+ARROW_TYPES = {
+    "string": pa.string(),
+    "float64": pa.float64(),
+    "int64": pa.int64(),
+    "timestamp": pa.timestamp("us", tz="UTC"),
+    "date": pa.date32(),
+    "bool": pa.bool_(),
+}
+
+
+def arrow_schema(feed: contracts.Feed) -> pa.Schema:
+    return pa.schema([pa.field(c.name, ARROW_TYPES[c.dtype], nullable=c.nullable) for c in feed.columns])
+
+
+def write_parquet(frame: pd.DataFrame, feed: contracts.Feed, path: Path) -> None:
+    table = pa.Table.from_pandas(frame[feed.column_names], schema=arrow_schema(feed), preserve_index=False)
+    pq.write_table(table, path)
+
+
+def _as_text_columns(frame: pd.DataFrame, feed: contracts.Feed) -> pd.DataFrame:
+    out = frame[feed.column_names].copy()
+    for column in feed.columns:
+        if column.dtype == "timestamp":
+            out[column.name] = iso_strings(out[column.name])
+        elif column.dtype == "date":
+            out[column.name] = [None if pd.isna(d) else d.isoformat() for d in out[column.name]]
+        elif column.dtype == "int64":
+            out[column.name] = out[column.name].astype("Int64")
+    return out
+
+
+def write_text(
+    frame: pd.DataFrame,
+    feed: contracts.Feed,
+    path: Path,
+    fmt: str,
+    malformed: dict[int, Malformed] | None = None,
+    rng: np.random.Generator | None = None,
+) -> None:
+    """Write CSV (header line, ``,``-separated, empty = null) or JSON lines; break the lines listed in ``malformed``."""
+    text_frame = _as_text_columns(frame, feed)
+    if fmt == "csv":
+        header, *lines = text_frame.to_csv(index=False, lineterminator="\n").splitlines()
+        lines = [header, *_break_lines(lines, malformed or {}, feed, _break_csv, rng)]
+    elif fmt == "jsonl":
+        body = text_frame.to_json(orient="records", lines=True, force_ascii=False).replace("\\/", "/")
+        lines = _break_lines(body.splitlines(), malformed or {}, feed, _break_json, rng)
+    else:
+        raise ValueError(f"not a text format: {fmt}")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _break_lines(lines, malformed, feed, breaker, rng):
+    for position in sorted(malformed):
+        lines[position] = breaker(lines[position], malformed[position], feed, rng)
+    return lines
+
+
+def _break_csv(line: str, spec: Malformed, feed: contracts.Feed, rng: np.random.Generator) -> str:
+    fields = line.split(",")
+    if spec.column is None:  # a field lost in transmission: wrong field count
+        del fields[int(rng.integers(0, len(fields)))]
+    else:
+        fields[feed.column_names.index(spec.column)] = str(rng.choice(MALFORMED_TEXT))
+    return ",".join(fields)
+
+
+def _break_json(line: str, spec: Malformed, feed: contracts.Feed, rng: np.random.Generator) -> str:
+    if spec.column is None:  # cut off mid-record: not valid JSON
+        return line[: int(rng.integers(10, len(line) - 1))]
+    record = json.loads(line)
+    record[spec.column] = str(rng.choice(MALFORMED_TEXT))
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+
+
+def write_feed_file(frame, feed, path: Path, fmt: str, malformed=None, rng=None) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "parquet":
+        if malformed:
+            raise ValueError("malformed lines exist only in text formats")
+        write_parquet(frame, feed, path)
+    else:
+        write_text(frame, feed, path, fmt, malformed, rng)
