@@ -48,6 +48,11 @@ def reports_errors(command):
     return wrapper
 
 
+@app.callback()
+def _commands() -> None:
+    """Keep `railpm <command>` a command group even while only one command is registered."""
+
+
 @app.command()
 @reports_errors
 def generate(
