@@ -24,7 +24,7 @@ class DirtRates(BaseModel):
     late: float = Field(0.002, ge=0, le=0.2, description="records delivered in a later file")
     out_of_order: float = Field(0.01, ge=0, le=0.5, description="records shuffled within a file")
     dropout: float = Field(0.001, ge=0, le=0.2, description="a sensor reading missing (null)")
-    stuck: float = Field(0.0005, ge=0, le=0.05, description="share of vehicle-signals frozen for a spell")
+    stuck: float = Field(0.02, ge=0, le=0.5, description="share of vehicle-signals frozen for one spell")
     wrong_unit: float = Field(0.0005, ge=0, le=0.2, description="a reading sent in the wrong unit")
     unknown_vehicle: float = Field(0.0005, ge=0, le=0.2, description="a vehicle number not in the registry")
     malformed: float = Field(0.0005, ge=0, le=0.2, description="a line that does not parse")
@@ -73,6 +73,21 @@ class PlanSettings(BaseModel):
     service_level: float = Field(0.95, gt=0, lt=1)
     default_depot_capacity_per_day: int = Field(4, ge=0, description="inspection slots per depot per day")
     allow_transfers: bool = False
+    capacity_per_level: dict[int, int] = Field(
+        {2: 4, 3: 2, 4: 1, 5: 1},
+        description="inspection slots per depot, day and maintenance level; a level missing here gets"
+        " default_depot_capacity_per_day",
+    )
+    depot_capacity: dict[str, dict[int, int]] = Field(
+        {}, description='per-depot overrides of capacity_per_level, e.g. {"DEP-NORTH": {"2": 6}}'
+    )
+    planned_levels: list[int] = Field(
+        [2, 3, 4, 5], description="levels booked into depot slots; lower ones (daily checks) happen at stabling"
+    )
+    scheduled_advance_days: int = Field(3, ge=0, description="a due scheduled visit may be brought forward this much")
+    transfer_cost: float = Field(1_500.0, ge=0, description="EUR to send a vehicle to a depot other than its home")
+    solver_time_limit_s: float = Field(20.0, gt=0, description="CP-SAT deterministic time limit (about seconds)")
+    solver_seed: int = 0
 
 
 class Settings(BaseSettings):
