@@ -19,6 +19,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 install: $(STAMP)
+	command -v chromium >/dev/null || bash scripts/install-system-deps.sh
 
 demo: install
 	$(BIN)/railpm demo

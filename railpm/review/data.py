@@ -1,0 +1,226 @@
+"""Small reads of every data layer the review pages show, each tolerant of a layer not built yet.
+
+A page must open on a fresh checkout and on a fleet of thousands of vehicles alike, so every reader reads
+only what its page shows: the latest scored day of the predictions, one vehicle's rows of the lake (DuckDB
+pushes the vehicle filter down to Parquet row groups) or daily aggregates computed inside DuckDB, and the
+small record tables (dossier, RAMS, plans). A missing layer raises ``LayerMissing`` whose message names the
+command that builds it; the pages show that message instead of failing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Iterable
+
+import duckdb
+import pandas as pd
+
+from railpm import contracts
+from railpm.errors import RailpmError
+
+
+class LayerMissing(RailpmError):
+    """A layer a page needs has not been built yet; the message says which command builds it."""
+
+
+HINTS = {
+    "vehicles": "no vehicle registry in the lake yet: run `railpm generate` and `railpm ingest`",
+    "telemetry": "no telemetry in the lake yet: run `railpm ingest`",
+    "faults": "no faults in the lake yet: run `railpm ingest`",
+    "work_orders": "no work orders in the lake yet: run `railpm ingest`",
+    "predictions": "no predictions yet: run `railpm score`",
+    "vehicle_dossier": "no vehicle dossiers yet: run `railpm records`",
+    "fleet_rams": "no RAMS figures yet: run `railpm records`",
+    "inspection_plan": "no inspection plan yet: run `railpm plan`",
+    "spares_plan": "no spares plan yet: run `railpm plan`",
+    "models": "no registered model yet: run `railpm train`",
+    "feedback": "no feedback recorded yet",
+}
+
+
+def _parquet_source(path: Path, layer: str) -> str:
+    """A DuckDB ``read_parquet`` call over a table folder (hive ``key=value`` partitions) or a single file."""
+    if path.is_file():
+        files = str(path)
+    elif path.is_dir() and next(path.rglob("*.parquet"), None) is not None:
+        files = str(path / "**" / "*.parquet")
+    else:
+        raise LayerMissing(HINTS.get(layer, f"{path} does not exist yet"))
+    quoted = files.replace("'", "''")
+    return f"read_parquet('{quoted}', hive_partitioning = true, union_by_name = true)"
+
+
+def _connect() -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    con.execute("SET threads = 2")
+    con.execute("SET TimeZone = 'UTC'")
+    return con
+
+
+def query(path: Path, layer: str, sql: str, params: Iterable = ()) -> pd.DataFrame:
+    """Run ``sql`` with ``{src}`` standing for the table at ``path``; a small result comes back as pandas."""
+    source = _parquet_source(path, layer)
+    con = _connect()
+    try:
+        return con.execute(sql.format(src=source), list(params)).df()
+    finally:
+        con.close()
+
+
+def _columns(path: Path, layer: str) -> list[str]:
+    return list(query(path, layer, "SELECT * FROM {src} LIMIT 0").columns)
+
+
+def read_table(path: Path, layer: str, where: str = "", params: Iterable = ()) -> pd.DataFrame:
+    """A small table (dossier, RAMS, plans, registry), optionally filtered; hive partition keys included."""
+    return query(path, layer, f"SELECT * FROM {{src}} {('WHERE ' + where) if where else ''}", params)
+
+
+# --------------------------------------------------------------------------------------------------
+# Lake
+# --------------------------------------------------------------------------------------------------
+
+def read_vehicles(lake_dir: Path) -> pd.DataFrame:
+    frame = read_table(lake_dir / "vehicles", "vehicles")
+    return frame[contracts.VEHICLES.column_names].sort_values("vehicle_number").reset_index(drop=True)
+
+
+def read_vehicle_events(lake_dir: Path, feed: contracts.Feed, vehicle_number: str) -> pd.DataFrame:
+    """One vehicle's rows of an event feed (faults, work orders), oldest first, in the contract's columns."""
+    columns = ", ".join(f'"{c}"' for c in feed.column_names)
+    frame = query(
+        lake_dir / feed.name,
+        feed.name,
+        f"SELECT {columns} FROM {{src}} WHERE vehicle_number = ? ORDER BY \"{feed.time_column}\"",
+        [vehicle_number],
+    )
+    return frame.reset_index(drop=True)
+
+
+def read_telemetry_daily(
+    lake_dir: Path, vehicle_numbers: list[str] | None = None, since: date | None = None
+) -> pd.DataFrame:
+    """Daily mean, min and max of every condition signal per vehicle, aggregated inside DuckDB.
+
+    Hourly telemetry never reaches pandas: one vehicle's year is 365 rows here instead of 8,760 readings.
+    Columns: ``vehicle_number``, ``day`` and ``<signal>__mean|min|max`` for each signal of the contract.
+    """
+    aggregates = ", ".join(
+        f'avg("{s.column}") AS "{s.column}__mean", min("{s.column}") AS "{s.column}__min", '
+        f'max("{s.column}") AS "{s.column}__max"'
+        for s in contracts.SIGNALS
+    )
+    where, params = [], []
+    if vehicle_numbers is not None:
+        where.append(f"vehicle_number IN ({', '.join('?' for _ in vehicle_numbers) or 'NULL'})")
+        params.extend(vehicle_numbers)
+    if since is not None:
+        where.append("ts >= ?")
+        params.append(pd.Timestamp(since, tz="UTC").to_pydatetime())
+    sql = (
+        f"SELECT vehicle_number, CAST(ts AS DATE) AS day, {aggregates} FROM {{src}} "
+        f"{('WHERE ' + ' AND '.join(where)) if where else ''} GROUP BY 1, 2 ORDER BY 1, 2"
+    )
+    frame = query(lake_dir / "telemetry", "telemetry", sql, params)
+    frame["day"] = pd.to_datetime(frame["day"])
+    return frame
+
+
+def fault_counts(lake_dir: Path, period: str) -> pd.DataFrame:
+    """Faults per period (``month`` or ``quarter``), vehicle type, subsystem and grade, counted in DuckDB."""
+    if period not in ("month", "quarter"):
+        raise ValueError(f"period must be month or quarter, not {period!r}")
+    frame = query(
+        lake_dir / "faults",
+        "faults",
+        f"SELECT CAST(date_trunc('{period}', ts) AS DATE) AS period, vehicle_type, subsystem, grade, "
+        "count(*) AS faults FROM {src} GROUP BY ALL ORDER BY ALL",
+    )
+    frame["period"] = pd.to_datetime(frame["period"])
+    return frame
+
+
+def recurring_faults(lake_dir: Path, repeat: int = 3, window_days: int = 30, major: int = 4, major_window_days: int = 365) -> pd.DataFrame:
+    """Vehicles with a recurring fault, by the railway rule stated in the README.
+
+    The same fault code on the same vehicle ``repeat`` times within ``window_days``, or ``major`` or more
+    A/B faults within ``major_window_days``. One row per vehicle and code (``fault_code`` is ``A/B`` for the
+    major-fault rule) with the number of occurrences in the worst window and when it last happened.
+    """
+    majors = ", ".join(f"'{g}'" for g in contracts.MAJOR_GRADES)
+    sql = f"""
+    WITH f AS (SELECT vehicle_number, vehicle_type, depot, fault_code, grade, ts FROM {{src}}),
+    same_code AS (
+        SELECT vehicle_number, any_value(vehicle_type) AS vehicle_type, any_value(depot) AS depot,
+               fault_code, 'same code {repeat}x in {window_days} d' AS rule,
+               max(n) AS occurrences, max(ts) AS last_seen
+        FROM (SELECT *, count(*) OVER (PARTITION BY vehicle_number, fault_code ORDER BY ts
+                     RANGE BETWEEN INTERVAL {window_days} DAY PRECEDING AND CURRENT ROW) AS n FROM f)
+        GROUP BY vehicle_number, fault_code HAVING max(n) >= {repeat}
+    ),
+    major AS (
+        SELECT vehicle_number, any_value(vehicle_type) AS vehicle_type, any_value(depot) AS depot,
+               'A/B' AS fault_code, '{major}+ A/B faults in {major_window_days} d' AS rule,
+               max(n) AS occurrences, max(ts) AS last_seen
+        FROM (SELECT *, count(*) OVER (PARTITION BY vehicle_number ORDER BY ts
+                     RANGE BETWEEN INTERVAL {major_window_days} DAY PRECEDING AND CURRENT ROW) AS n
+              FROM f WHERE grade IN ({majors}))
+        GROUP BY vehicle_number HAVING max(n) >= {major}
+    )
+    SELECT * FROM same_code UNION ALL SELECT * FROM major ORDER BY occurrences DESC, vehicle_number, fault_code
+    """
+    frame = query(lake_dir / "faults", "faults", sql)
+    frame["description"] = frame["fault_code"].map(
+        lambda code: contracts.FAULT_CODE_BY_CODE[code].description if code in contracts.FAULT_CODE_BY_CODE else "major faults"
+    )
+    return frame
+
+
+# --------------------------------------------------------------------------------------------------
+# Predictions
+# --------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ScoredDay:
+    day: date
+    frame: pd.DataFrame
+
+
+def latest_predictions_source(predictions_dir: Path) -> Path:
+    """The file or folder holding the latest scored day: scoring writes ``predictions-YYYY-MM-DD.parquet``
+    (or ``scored_day=YYYY-MM-DD/`` folders); anything else is the whole folder, filtered in DuckDB."""
+    if not predictions_dir.is_dir():
+        raise LayerMissing(HINTS["predictions"])
+    days = sorted(predictions_dir.glob("predictions-????-??-??.parquet")) or sorted(
+        p for p in predictions_dir.glob("scored_day=*") if p.is_dir()
+    )
+    return days[-1] if days else predictions_dir
+
+
+def read_latest_predictions(predictions_dir: Path, vehicle_number: str | None = None) -> ScoredDay:
+    """The latest scored day only (optionally one vehicle's rows of it), riskiest first."""
+    source = latest_predictions_source(predictions_dir)
+    names = contracts.PREDICTIONS.column_names
+    where = ["CAST(scored_day AS DATE) = (SELECT max(CAST(scored_day AS DATE)) FROM {src})"]
+    params: list = []
+    if vehicle_number is not None:
+        where.append("vehicle_number = ?")
+        params.append(vehicle_number)
+    columns = ", ".join(f'"{c}"' for c in names if c != "scored_day")
+    frame = query(
+        source,
+        "predictions",
+        f"SELECT CAST(scored_day AS DATE) AS scored_day, {columns} FROM {{src}} WHERE {' AND '.join(where)} "
+        "ORDER BY failure_probability DESC, vehicle_number, component",
+        params,
+    )
+    if vehicle_number is None and frame.empty:
+        raise LayerMissing(HINTS["predictions"])
+    if frame.empty:
+        day = query(source, "predictions", "SELECT max(CAST(scored_day AS DATE)) AS d FROM {src}")["d"].iloc[0]
+    else:
+        day = frame["scored_day"].iloc[0]
+    frame["scored_day"] = pd.to_datetime(frame["scored_day"]).dt.date
+    return ScoredDay(pd.Timestamp(day).date(), frame.reset_index(drop=True))

@@ -1,0 +1,225 @@
+"""One function per figure, each returning inline SVG: the app and the static report draw the same plots.
+
+Figures are built on ``matplotlib.figure.Figure`` directly (no pyplot global state), so that concurrent
+requests in the app never share a figure. SVG text stays text (``svg.fonttype = none``): pages stay small
+and searchable, and a per-figure hash salt keeps element ids unique within one page and stable across runs.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+
+import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.colors import LinearSegmentedColormap
+from matplotlib.figure import Figure
+
+from railpm import contracts
+
+GRADE_COLOURS = {"A": "#b2182b", "B": "#ef8a62", "C": "#67a9cf"}
+RISK_MAP = LinearSegmentedColormap.from_list("risk", ["#f7f7f7", "#fddbc7", "#ef8a62", "#b2182b"])
+INK, MUTED, LIMIT, BAND = "#222222", "#888888", "#b2182b", "#d9f0d3"
+
+
+def to_svg(fig: Figure, name: str) -> str:
+    """The figure as an ``<svg>`` element ready to inline (no XML prolog, no timestamp)."""
+    buffer = io.StringIO()
+    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": name}):
+        fig.savefig(buffer, format="svg", metadata={"Date": None})
+    text = buffer.getvalue()
+    text = text[text.index("<svg"):]
+    return re.sub(r"<svg ", f'<svg class="figure" role="img" aria-label="{name}" ', text, count=1)
+
+
+def _figure(width: float, height: float, constrained: bool = True) -> Figure:
+    """A figure sized in inches; constrained layout fits labels, fixed margins are faster for many panels."""
+    return Figure(figsize=(width, height), dpi=72, layout="constrained" if constrained else None)
+
+
+def risk_heatmap(predictions: pd.DataFrame, top: int = 30) -> str:
+    """Failure probability per vehicle (rows, riskiest first) and component (columns) on the scored day."""
+    grid = predictions.pivot_table(index="vehicle_number", columns="component", values="failure_probability", aggfunc="max")
+    grid = grid.reindex(columns=[c for c in contracts.COMPONENTS if c in grid.columns])
+    grid = grid.loc[grid.max(axis=1).sort_values(ascending=False).index[:top]]
+    fig = _figure(9, 1.2 + 0.24 * len(grid))
+    ax = fig.add_subplot()
+    image = ax.imshow(np.ma.masked_invalid(grid.to_numpy(dtype=float)), cmap=RISK_MAP, vmin=0, vmax=1, aspect="auto")
+    ax.set_xticks(range(len(grid.columns)), [c.replace("_", " ") for c in grid.columns], rotation=30, ha="right")
+    ax.set_yticks(range(len(grid.index)), grid.index)
+    ax.tick_params(length=0, labelsize=9)
+    for (row, col), value in np.ndenumerate(grid.to_numpy(dtype=float)):
+        if np.isfinite(value) and value >= 0.05:
+            ax.text(col, row, f"{value:.2f}", ha="center", va="center", fontsize=7, color="white" if value > 0.6 else INK)
+    ax.set_title(f"Failure probability, {len(grid)} riskiest vehicles (blank: component not fitted)", fontsize=10, loc="left")
+    fig.colorbar(image, ax=ax, shrink=0.6, label="probability")
+    return to_svg(fig, "risk heat map")
+
+
+def normal_band(daily: pd.DataFrame, column: str, baseline_days: int = 60) -> tuple[float, float] | None:
+    """The signal's normal band for this vehicle: median +- 3 robust sigma of its first ``baseline_days`` days.
+
+    Wear shows as a drift away from how the same vehicle behaved when the history starts, so a robust band
+    (median and MAD are not pulled by the drift itself) of its early daily means is what a drift is read against.
+    """
+    values = daily[f"{column}__mean"].dropna()
+    if len(values) < 7:
+        return None
+    early = values.iloc[:baseline_days]
+    median = float(early.median())
+    sigma = 1.4826 * float((early - median).abs().median())
+    sigma = max(sigma, 1e-3 * max(abs(median), 1.0))
+    return median - 3 * sigma, median + 3 * sigma
+
+
+def signal_trends(daily: pd.DataFrame, vehicle_type: str) -> str:
+    """Daily mean (line) and min-max (shade) of each signal the vehicle reports, its normal band and limits."""
+    signals = [s for s in contracts.signals_for_type(vehicle_type) if daily[f"{s.column}__mean"].notna().any()]
+    if not signals:
+        signals = list(contracts.signals_for_type(vehicle_type))
+    columns = 2
+    rows = int(np.ceil(len(signals) / columns))
+    height = 2.0 * rows + 0.4
+    fig = _figure(10, height, constrained=False)
+    fig.subplots_adjust(left=0.06, right=0.99, bottom=0.5 / height, top=1 - 0.3 / height, hspace=0.45, wspace=0.14)
+    axes = fig.subplots(rows, columns, sharex=True, squeeze=False).ravel()
+    for ax in axes[len(signals):]:
+        ax.set_visible(False)
+    days = pd.to_datetime(daily["day"])
+    for i, signal in enumerate(signals):
+        ax = axes[i]
+        mean = daily[f"{signal.column}__mean"]
+        band = normal_band(daily, signal.column)
+        if band is not None:
+            ax.axhspan(*band, color=BAND, zorder=0, label="normal band")
+        ax.fill_between(days, daily[f"{signal.column}__min"], daily[f"{signal.column}__max"], color="#c6dbef", alpha=0.7, lw=0, label="daily min-max")
+        ax.plot(days, mean, color="#08519c", lw=1.2, label="daily mean")
+        low, high = ax.get_ylim()
+        span = high - low
+        for limit in (signal.min, signal.max):
+            if low - 0.25 * span <= limit <= high + 0.25 * span:
+                ax.axhline(limit, color=LIMIT, ls="--", lw=1, label="contract limit")
+        ax.set_title(f"{signal.description} [{signal.unit}]  limits {signal.min:g}..{signal.max:g}", fontsize=8.5, loc="left")
+        ax.tick_params(labelsize=7.5, labelbottom=i >= len(signals) - columns)
+        ax.xaxis.set_major_locator(matplotlib.dates.AutoDateLocator(maxticks=6))
+        ax.xaxis.set_major_formatter(matplotlib.dates.ConciseDateFormatter(ax.xaxis.get_major_locator()))
+        if i == 0:
+            ax.legend(fontsize=7, loc="upper left", frameon=False, ncols=2)
+    return to_svg(fig, "signal trends")
+
+
+def fault_timeline(faults: pd.DataFrame) -> str:
+    """Each fault as a dot on its subsystem's line, coloured by grade: clusters and escalations stand out."""
+    subsystems = sorted(faults["subsystem"].unique()) if not faults.empty else []
+    fig = _figure(10, 1.0 + 0.32 * max(len(subsystems), 1))
+    ax = fig.add_subplot()
+    for grade, colour in GRADE_COLOURS.items():
+        rows = faults[faults["grade"] == grade]
+        ax.scatter(pd.to_datetime(rows["ts"]).dt.tz_localize(None), rows["subsystem"].map(subsystems.index) if len(rows) else [],
+                   s=22 if grade != "C" else 12, color=colour, label=f"grade {grade}", zorder=3 if grade != "C" else 2)
+    ax.set_yticks(range(len(subsystems)), [s.replace("_", " ") for s in subsystems])
+    ax.set_ylim(-0.7, max(len(subsystems), 1) - 0.3)
+    ax.grid(axis="y", color="#eeeeee")
+    ax.tick_params(labelsize=8)
+    ax.xaxis.set_major_formatter(matplotlib.dates.ConciseDateFormatter(ax.xaxis.get_major_locator()))
+    ax.legend(fontsize=7.5, loc="upper left", bbox_to_anchor=(1, 1), frameon=False)
+    ax.set_title("Fault timeline by subsystem", fontsize=10, loc="left")
+    return to_svg(fig, "fault timeline")
+
+
+def remaining_life(predictions: pd.DataFrame) -> str:
+    """Expected remaining life per component with its interval, on one axis so the shortest stands out."""
+    rows = predictions.sort_values("remaining_life_days", ascending=False)
+    fig = _figure(7, 0.8 + 0.3 * len(rows))
+    ax = fig.add_subplot()
+    y = np.arange(len(rows))
+    colours = rows["risk_band"].map({"high": "#b2182b", "medium": "#ef8a62", "low": "#67a9cf"}).fillna(MUTED)
+    ax.hlines(y, rows["remaining_life_low_days"], rows["remaining_life_high_days"], color=colours, lw=4, alpha=0.5)
+    ax.scatter(rows["remaining_life_days"], y, color=colours, zorder=3, s=25)
+    ax.set_yticks(y, [c.replace("_", " ") for c in rows["component"]])
+    ax.set_xlabel("days", fontsize=8)
+    ax.set_xlim(left=0)
+    ax.tick_params(labelsize=8)
+    ax.set_title("Remaining life: estimate and interval", fontsize=10, loc="left")
+    return to_svg(fig, "remaining life")
+
+
+def fault_summary(counts: pd.DataFrame, period: str) -> str:
+    """Faults per month or quarter, stacked by grade."""
+    table = counts.pivot_table(index="period", columns="grade", values="faults", aggfunc="sum", fill_value=0)
+    fig = _figure(10, 3)
+    ax = fig.add_subplot()
+    labels = [p.strftime("%Y-%m") if period == "month" else f"{p.year} Q{p.quarter}" for p in table.index]
+    bottom = np.zeros(len(table))
+    for grade in contracts.GRADES:
+        if grade in table.columns:
+            ax.bar(labels, table[grade], bottom=bottom, color=GRADE_COLOURS[grade], label=f"grade {grade}")
+            bottom += table[grade].to_numpy()
+    ax.tick_params(labelsize=8)
+    ax.tick_params(axis="x", rotation=45)
+    ax.legend(fontsize=8, frameon=False)
+    ax.set_title(f"Faults per {period} by grade", fontsize=10, loc="left")
+    return to_svg(fig, f"faults per {period}")
+
+
+def _grouped_bars(pivot: pd.DataFrame, title: str) -> str:
+    """Bars per component (rows of ``pivot``), one bar per series (its columns)."""
+    fig = _figure(10, 3.2)
+    ax = fig.add_subplot()
+    width = 0.8 / max(len(pivot.columns), 1)
+    x = np.arange(len(pivot.index))
+    for i, series in enumerate(pivot.columns):
+        ax.bar(x + i * width, pivot[series], width, label=series)
+    ax.set_xticks(x + width * (len(pivot.columns) - 1) / 2, [c.replace("_", " ") for c in pivot.index], rotation=20, ha="right")
+    ax.tick_params(labelsize=8)
+    ax.legend(fontsize=8, frameon=False)
+    ax.set_title(title, fontsize=10, loc="left")
+    return to_svg(fig, title)
+
+
+def rams_bars(rams: pd.DataFrame, value: str, label: str) -> str:
+    """One RAMS figure (e.g. MTBF) per component, a bar per vehicle type."""
+    return _grouped_bars(rams.pivot_table(index="component", columns="vehicle_type", values=value, aggfunc="mean"), label)
+
+
+def metric_comparison(table: pd.DataFrame, metric: str) -> str:
+    """A backtest metric per component for the model and its baselines."""
+    pivot = table.pivot_table(index="component", columns="method", values=metric, aggfunc="mean")
+    return _grouped_bars(pivot, f"Backtest {metric.replace('_', ' ')}: model vs baselines")
+
+
+def depot_load(load: pd.DataFrame) -> str:
+    """Inspections planned per depot and day against the depot's capacity."""
+    depots = sorted(load["depot"].unique())
+    fig = _figure(10, 1.0 + 1.3 * len(depots))
+    for i, depot in enumerate(depots):
+        ax = fig.add_subplot(len(depots), 1, i + 1)
+        rows = load[load["depot"] == depot].sort_values("day")
+        days = pd.to_datetime(rows["day"])
+        ax.bar(days, rows["planned"], color="#4393c3", label="planned inspections")
+        if "capacity" in rows and rows["capacity"].notna().any():
+            ax.step(days, rows["capacity"], where="mid", color=LIMIT, ls="--", lw=1, label="capacity")
+        ax.set_ylabel(depot, fontsize=8)
+        ax.tick_params(labelsize=7.5)
+        ax.xaxis.set_major_formatter(matplotlib.dates.ConciseDateFormatter(ax.xaxis.get_major_locator()))
+        if i == 0:
+            ax.legend(fontsize=7.5, frameon=False, loc="upper right")
+            ax.set_title("Inspections per depot and day against capacity", fontsize=10, loc="left")
+    return to_svg(fig, "depot load")
+
+
+def stock_levels(spares: pd.DataFrame, top: int = 25) -> str:
+    """Stock on hand against the target level for the depot-parts furthest below target."""
+    rows = spares.assign(gap=spares["target_stock"] - spares["on_hand"]).sort_values("gap", ascending=False).head(top)
+    labels = rows["depot"].str.replace("DEP-", "") + "  " + rows["part_number"]
+    fig = _figure(9, 0.9 + 0.26 * len(rows))
+    ax = fig.add_subplot()
+    y = np.arange(len(rows))[::-1]
+    ax.barh(y, rows["target_stock"], color="#fddbc7", label="target stock")
+    ax.barh(y, rows["on_hand"], height=0.4, color="#2166ac", label="on hand")
+    ax.set_yticks(y, labels)
+    ax.tick_params(labelsize=7.5)
+    ax.legend(fontsize=8, frameon=False, loc="lower right")
+    ax.set_title(f"Stock on hand vs target, {len(rows)} depot-parts furthest below target", fontsize=10, loc="left")
+    return to_svg(fig, "stock levels")
