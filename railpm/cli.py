@@ -89,5 +89,41 @@ def generate(
     print_fleet_summary(summary, console)
 
 
+@app.command()
+@reports_errors
+def review(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on; loopback by default (the app has no accounts).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")] = 8050,
+    data_root: DataRoot = None,
+) -> None:
+    """Serve the review app: fleet risk, vehicles, faults, RAMS, model quality, plans, and feedback forms."""
+    import uvicorn
+
+    from railpm.review.app import create_app
+
+    settings = settings_from(data_root)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        err_console.print(f"[yellow]warning:[/] listening on {host}: anyone who reaches it can record feedback")
+    console.print(f"review app for {settings.data_root.resolve()} at [bold]http://{host}:{port}/[/] (Ctrl+C stops it)")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+
+
+@app.command()
+@reports_errors
+def report(data_root: DataRoot = None) -> None:
+    """Write the static HTML report (the review app's pages, without forms) to <data root>/reports/."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from railpm.review.report import build_report, page_count
+
+    settings = settings_from(data_root)
+    with Progress(TextColumn("[bold]writing report"), BarColumn(), MofNCompleteColumn(), TextColumn("pages"),
+                  TimeElapsedColumn(), console=console) as bar:
+        task = bar.add_task("pages", total=page_count(settings))
+        result = build_report(settings, progress=lambda n: bar.advance(task, n))
+    console.print(f"report: {result.pages} pages ({result.vehicle_pages} vehicles) in {result.seconds:.1f} s; "
+                  f"open [bold]{result.index.resolve()}[/]")
+
+
 def main() -> None:  # pragma: no cover - console entry point
     sys.exit(app())

@@ -33,6 +33,16 @@ class ReportResult:
 SITE_PAGES = ("overview", "vehicles", "faults", "rams", "models", "inspections", "spares", "feedback")
 
 
+def page_count(settings: Settings) -> int:
+    """Pages the report will write (for a progress bar): the site's pages and one per registered vehicle."""
+    from railpm.review.data import read_vehicles
+
+    try:
+        return len(SITE_PAGES) + len(read_vehicles(settings.lake_dir))
+    except LayerMissing:
+        return len(SITE_PAGES)
+
+
 def build_report(settings: Settings, feedback_reader=None, progress: Callable[[int], None] | None = None,
                  generated_at: datetime | None = None) -> ReportResult:
     """Write the static report under ``settings.reports_dir``; ``progress(n)`` is told of each page written."""
