@@ -128,13 +128,13 @@ def spoil(
     position[source[~is_copy]] = np.flatnonzero(~is_copy)
     out = frame.iloc[source].reset_index(drop=True)
     late = frame.iloc[late_rows].reset_index(drop=True)
-    keys_out, keys_late = record_keys(out, feed), record_keys(late, feed)
 
-    manifest = [
-        _entry(feed, kind, file, int(position[row]), column, keys_out[position[row]]) for row, kind, column in dirty
-    ]
-    manifest += [_entry(feed, "out_of_order", file, int(position[row]), None, keys_out[position[row]]) for row in shuffled_rows]
-    manifest += [_entry(feed, "duplicate", file, int(p), None, keys_out[p]) for p in np.flatnonzero(is_copy)]
+    entries = [(kind, int(position[row]), column) for row, kind, column in dirty]
+    entries += [("out_of_order", int(position[row]), None) for row in shuffled_rows]
+    entries += [("duplicate", int(p), None) for p in np.flatnonzero(is_copy)]
+    keys = record_keys(out.iloc[[p for _, p, _ in entries]], feed)
+    manifest = [_entry(feed, kind, file, p, column, key) for (kind, p, column), key in zip(entries, keys, strict=True)]
+    keys_late = record_keys(late, feed)
     manifest += [_entry(feed, "late", late_file, i, None, keys_late[i]) for i in range(len(late))]
     malformed = {int(position[row]): spec for row, spec in malformed_rows.items()}
     return SpoiltFile(out, late, malformed, manifest)
@@ -185,5 +185,5 @@ def record_keys(frame: pd.DataFrame, feed: contracts.Feed) -> np.ndarray:
 def iso_strings(timestamps: pd.Series) -> pd.Series:
     """ISO-8601 UTC strings (``2025-03-04T05:00:00Z``); null stays null."""
     values = timestamps.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[s]")
-    text = pd.Series(np.char.add(np.datetime_as_string(values, unit="s"), "Z"), index=timestamps.index, dtype=object)
+    text = pd.Series(np.datetime_as_string(values, unit="s", timezone="UTC"), index=timestamps.index, dtype=object)
     return text.where(timestamps.notna(), None)

@@ -75,6 +75,11 @@ def _unknown_numbers(registry: list[profiles.Vehicle]) -> Callable[[str, np.rand
     return unknown
 
 
+def _month(timestamps: pd.Series) -> pd.Series:
+    """``YYYY-MM`` of each timestamp: the monthly file it belongs to."""
+    return timestamps.dt.year.astype(str) + "-" + timestamps.dt.month.map("{:02d}".format)
+
+
 def _to_timestamps(seconds: pd.Series, start: date) -> pd.Series:
     origin = pd.Timestamp(start, tz="UTC").as_unit("us")
     return origin + pd.to_timedelta(seconds, unit="s")
@@ -116,25 +121,27 @@ def generate_fleet(
 
     faults, orders, failures, preventive = [], [], [], 0
     for batch_no, first in enumerate(range(0, len(registry), fleet.vehicles_per_file), start=1):
-        telemetry = []
-        for vehicle in registry[first : first + fleet.vehicles_per_file]:
+        batch, telemetry = registry[first : first + fleet.vehicles_per_file], []
+        for vehicle in batch:
             year = simulate_vehicle(vehicle, fleet.start, fleet.days, fleet.seed, ambient[vehicle.home_depot], part_numbers)
-            telemetry.append(telemetry_frame(vehicle, year, fleet.start))
+            telemetry.append(year.telemetry)
             faults.append(year.faults)
             orders.append(year.work_orders)
             failures.append(year.failures)
             preventive += year.preventive
             if progress:
                 progress(1)
-        writer.write(contracts.TELEMETRY, pd.concat(telemetry, ignore_index=True), f"{batch_no:04d}", fleet.telemetry_format, batch_no)
+        frame = telemetry_frame([v.number for v in batch], telemetry, fleet.start, fleet.days)
+        writer.write(contracts.TELEMETRY, frame, f"{batch_no:04d}", fleet.telemetry_format, batch_no)
+        del frame
         del telemetry
 
     fault_log, failure_truth = _number_faults(pd.concat(faults, ignore_index=True), pd.concat(failures, ignore_index=True), fleet.start)
     work_orders = _number_work_orders(pd.concat(orders, ignore_index=True), fleet.start, fleet.days)
-    for i, (month, rows) in enumerate(fault_log.groupby(fault_log["ts"].dt.strftime("%Y-%m"), sort=True), start=1):
+    for i, (month, rows) in enumerate(fault_log.groupby(_month(fault_log["ts"]), sort=True), start=1):
         protected = rows["grade"].isin(contracts.MAJOR_GRADES).to_numpy()
         writer.write(contracts.FAULTS, rows[contracts.FAULTS.column_names], month, "jsonl", i, protected)
-    for i, (month, rows) in enumerate(work_orders.groupby(work_orders["opened_at"].dt.strftime("%Y-%m"), sort=True), start=1):
+    for i, (month, rows) in enumerate(work_orders.groupby(_month(work_orders["opened_at"]), sort=True), start=1):
         protected = (rows["action"] != "inspection").to_numpy()
         writer.write(contracts.WORK_ORDERS, rows[contracts.WORK_ORDERS.column_names], month, "csv", i, protected)
 

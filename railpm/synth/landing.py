@@ -7,12 +7,14 @@ is where they exist in real feeds.
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from railpm import contracts
@@ -60,14 +62,25 @@ def write_text(
     """Write CSV (header line, ``,``-separated, empty = null) or JSON lines; break the lines listed in ``malformed``."""
     text_frame = _as_text_columns(frame, feed)
     if fmt == "csv":
-        header, *lines = text_frame.to_csv(index=False, lineterminator="\n").splitlines()
-        lines = [header, *_break_lines(lines, malformed or {}, feed, _break_csv, rng)]
+        lines = _csv_lines(text_frame, feed)
+        lines = [",".join(feed.column_names), *_break_lines(lines, malformed or {}, feed, _break_csv, rng)]
     elif fmt == "jsonl":
         body = text_frame.to_json(orient="records", lines=True, force_ascii=False).replace("\\/", "/")
         lines = _break_lines(body.splitlines(), malformed or {}, feed, _break_json, rng)
     else:
         raise ValueError(f"not a text format: {fmt}")
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _csv_lines(text_frame: pd.DataFrame, feed: contracts.Feed) -> list[str]:
+    """Data lines without quoting (no field of ours holds a comma; Arrow refuses if one ever does)."""
+    schema = pa.schema(
+        [pa.field(c.name, pa.string() if c.dtype in ("timestamp", "date") else ARROW_TYPES[c.dtype]) for c in feed.columns]
+    )
+    table = pa.Table.from_pandas(text_frame, schema=schema, preserve_index=False)
+    sink = io.BytesIO()
+    pacsv.write_csv(table, sink, pacsv.WriteOptions(include_header=False, quoting_style="none"))
+    return sink.getvalue().decode("utf-8").splitlines()
 
 
 def _break_lines(lines, malformed, feed, breaker, rng):

@@ -30,15 +30,15 @@ class SignalModel:
 
 
 SIGNAL_MODELS: dict[str, SignalModel] = {
-    "axle_bearing_temp_c": SignalModel(8.0, 0.12, 0.04, 1.0, 0.0, 1.2, 18.0),
-    "bogie_vibration_rms_ms2": SignalModel(0.25, 0.016, 0.0, 0.0, 0.00005, 0.06, 0.8),
-    "brake_release_s": SignalModel(2.6, 0.0, 0.004, -0.01, 0.0, 0.12, 2.0),
-    "motor_current_imbalance_pct": SignalModel(1.5, 0.005, 0.02, 0.0, 0.0, 0.25, 4.0),
-    "pantograph_contact_force_n": SignalModel(70.0, 0.35, 0.0, 0.0, 0.0, 4.0, -35.0),
-    "hvac_supply_dev_c": SignalModel(-0.9, 0.0, 0.01, 0.05, 0.0, 0.4, 4.0),
-    "door_close_time_s": SignalModel(3.2, 0.0, 0.006, 0.0, 0.0, 0.1, 1.5),
-    "compressor_duty_pct": SignalModel(18.0, 0.08, 0.02, 0.35, 0.0, 1.5, 22.0),
-    "battery_voltage_v": SignalModel(111.0, 0.0, 0.0, 0.06, 0.0, 0.35, -6.0),
+    "axle_bearing_temp_c": SignalModel(8.0, 0.12, 0.04, 1.0, 0.0, 1.2, 11.0),
+    "bogie_vibration_rms_ms2": SignalModel(0.25, 0.016, 0.0, 0.0, 0.00005, 0.06, 0.5),
+    "brake_release_s": SignalModel(2.6, 0.0, 0.004, -0.01, 0.0, 0.12, 1.2),
+    "motor_current_imbalance_pct": SignalModel(1.5, 0.005, 0.02, 0.0, 0.0, 0.25, 2.5),
+    "pantograph_contact_force_n": SignalModel(70.0, 0.35, 0.0, 0.0, 0.0, 4.0, -25.0),
+    "hvac_supply_dev_c": SignalModel(-0.9, 0.0, 0.01, 0.05, 0.0, 0.4, 2.5),
+    "door_close_time_s": SignalModel(3.2, 0.0, 0.006, 0.0, 0.0, 0.1, 0.9),
+    "compressor_duty_pct": SignalModel(18.0, 0.08, 0.02, 0.35, 0.0, 1.5, 14.0),
+    "battery_voltage_v": SignalModel(111.0, 0.0, 0.0, 0.06, 0.0, 0.35, -3.5),
 }
 """Per signal: baseline coefficients, noise sd and drift at failure (wheel flange is a wear measure, below)."""
 

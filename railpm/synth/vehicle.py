@@ -170,10 +170,14 @@ def _work_orders(vehicle, inspections, histories, failures, repair_closed, odome
     return frame
 
 
-def telemetry_frame(vehicle: Vehicle, year: VehicleYear, start: date) -> pd.DataFrame:
-    """Telemetry rows in contract column order, ts as timestamp[us, UTC]."""
-    hours = len(year.telemetry["odometer_km"])
-    ts = pd.Timestamp(start, tz="UTC") + pd.to_timedelta(np.arange(hours), unit="h")
-    data = {"vehicle_number": np.full(hours, vehicle.number, dtype=object), "ts": ts.as_unit("us")}
-    data.update(year.telemetry)
+def telemetry_frame(numbers: list[str], telemetry: list[dict[str, np.ndarray]], start: date, days: int) -> pd.DataFrame:
+    """One file batch of telemetry rows (vehicle by vehicle, hour by hour) in contract column order."""
+    hours = days * HOURS_PER_DAY
+    hourly = np.datetime64(start, "us") + np.arange(hours) * np.timedelta64(1, "h")
+    data = {
+        "vehicle_number": np.repeat(np.array(numbers, dtype=object), hours),
+        "ts": pd.DatetimeIndex(np.tile(hourly, len(numbers))).tz_localize("UTC"),
+    }
+    for column in contracts.TELEMETRY.column_names[2:]:
+        data[column] = np.concatenate([t[column] for t in telemetry])
     return pd.DataFrame(data, columns=contracts.TELEMETRY.column_names)
