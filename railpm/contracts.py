@@ -332,6 +332,33 @@ PREDICTIONS = Feed(
     ),
 )
 
+FEEDBACK_DECISIONS = ("confirm", "dismiss")
+"""An engineer's judgement of a prediction."""
+INSPECTION_FINDINGS = ("component_worn", "no_fault_found", "replaced", "deferred")
+"""What an inspection found on the component a prediction pointed at."""
+FEEDBACK_KINDS = (*FEEDBACK_DECISIONS, "finding")
+
+FEEDBACK = Feed(
+    name="feedback",
+    description="Engineers' decisions on predictions and inspection findings: the append-only audit trail.",
+    key=("feedback_id",),
+    time_column=None,
+    extra={"layout": "lake/feedback/feedback-<recorded_at>-<feedback_id>.parquet, one file per entry, never rewritten"},
+    columns=(
+        Column("feedback_id", "string"),
+        Column("recorded_at", "timestamp", description="UTC, when the entry was recorded"),
+        Column("recorded_by", "string", description="who recorded it"),
+        Column("kind", "string", allowed=FEEDBACK_KINDS),
+        Column("scored_day", "date", nullable=True, description="the prediction's day; optional for a finding"),
+        _VEHICLE,
+        Column("component", "string", allowed=COMPONENTS),
+        Column("model_version", "string", nullable=True),
+        Column("finding", "string", nullable=True, allowed=INSPECTION_FINDINGS, description="only for a finding"),
+        Column("inspected_on", "date", nullable=True, description="only for a finding"),
+        Column("reason", "string", nullable=True, description="required to dismiss"),
+    ),
+)
+
 # --------------------------------------------------------------------------------------------------
 # Vehicle records (built by the Spark jobs, read by the models)
 # --------------------------------------------------------------------------------------------------
