@@ -66,10 +66,7 @@ def generate(
     data_root: DataRoot = None,
 ) -> None:
     """Generate the synthetic railway fleet into landing/ (feeds) and truth/ (failures, dirt manifest)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from railpm.config import DirtRates
-    from railpm.synth import generate_fleet, print_fleet_summary
 
     settings = settings_from(data_root)
     changes = {"vehicles": vehicles, "days": days, "seed": seed, "telemetry_format": fmt}
@@ -80,6 +77,16 @@ def generate(
         fleet = type(settings.fleet).model_validate(fleet_values)
     except ValueError as exc:
         raise RailpmError(f"invalid fleet option: {exc}") from exc
+    generate_with_progress(settings.model_copy(update={"fleet": fleet}))
+
+
+def generate_with_progress(settings: Settings) -> None:
+    """Generate ``settings.fleet`` into the landing and truth folders with a progress bar, then summarise it."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from railpm.synth import generate_fleet, print_fleet_summary
+
+    fleet = settings.fleet
     with Progress(
         TextColumn("[bold]generating fleet"), BarColumn(), MofNCompleteColumn(), TextColumn("vehicles"),
         TimeElapsedColumn(), console=console,
@@ -123,6 +130,36 @@ def report(data_root: DataRoot = None) -> None:
         result = build_report(settings, progress=lambda n: bar.advance(task, n))
     console.print(f"report: {result.pages} pages ({result.vehicle_pages} vehicles) in {result.seconds:.1f} s; "
                   f"open [bold]{result.index.resolve()}[/]")
+
+
+@app.command()
+@reports_errors
+def demo(
+    data_root: DataRoot = None,
+    regenerate: Annotated[bool, typer.Option("--regenerate", help="Generate the fleet even if one is already there.")] = False,
+) -> None:
+    """The main job: generate the synthetic fleet and run it through every Airflow DAG of the pipeline."""
+    import time
+
+    from rich.table import Table
+
+    from railpm.demo import PIPELINE_DAGS, StepTiming, run_pipeline_dags
+
+    settings = settings_from(data_root)
+    timings = []
+    if regenerate or not (settings.truth_dir / "fleet_summary.json").exists():
+        started = time.perf_counter()
+        generate_with_progress(settings)
+        timings.append(StepTiming("generate fleet", time.perf_counter() - started))
+    with console.status("starting") as status:
+        timings += run_pipeline_dags(settings, PIPELINE_DAGS, on_step=lambda d: status.update(f"airflow dags test {d}"))
+    table = Table(title="railpm demo: steps")
+    table.add_column("step")
+    table.add_column("seconds", justify="right")
+    for timing in timings:
+        table.add_row(timing.step, f"{timing.seconds:.1f}")
+    table.add_row("[bold]total", f"[bold]{sum(t.seconds for t in timings):.1f}")
+    console.print(table)
 
 
 def main() -> None:  # pragma: no cover - console entry point
