@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import sys
+from datetime import datetime
 from typing import Annotated, Optional
 
 import typer
@@ -160,6 +161,149 @@ def demo(
         table.add_row(timing.step, f"{timing.seconds:.1f}")
     table.add_row("[bold]total", f"[bold]{sum(t.seconds for t in timings):.1f}")
     console.print(table)
+
+
+@app.command()
+@reports_errors
+def plan(
+    scored_day: Annotated[
+        Optional[datetime], typer.Option("--scored-day", formats=["%Y-%m-%d"], help="Plan from this day's predictions (default: the latest).")
+    ] = None,
+    window_days: Annotated[Optional[int], typer.Option("--window-days", min=1, help="Days to plan (default: settings, 14).")] = None,
+    allow_transfers: Annotated[
+        Optional[bool],
+        typer.Option("--allow-transfers/--home-depot-only", help="May vehicles be sent to another depot at a transfer cost?"),
+    ] = None,
+    time_limit: Annotated[
+        Optional[float], typer.Option("--time-limit", min=0.1, help="CP-SAT deterministic time limit, about seconds (default: 20).")
+    ] = None,
+    data_root: DataRoot = None,
+) -> None:
+    """Plan inspections within depot capacity and spare stock per depot; write both to plans/<scored day>/."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from railpm.planning.run import run_plan
+
+    settings = settings_from(data_root)
+    overrides = {"window_days": window_days, "allow_transfers": allow_transfers, "time_limit_s": time_limit}
+    with Progress(SpinnerColumn(), TextColumn("[bold]planning inspections and spares"), TimeElapsedColumn(), console=console) as bar:
+        bar.add_task("plan", total=None)
+        result = run_plan(
+            settings, scored_day.date() if scored_day else None, **{k: v for k, v in overrides.items() if v is not None}
+        )
+    inspections, spares = result.summary["inspections"], result.summary["spares"]
+    table = Table(title=f"plans for predictions of {result.summary['scored_day']}", show_header=False)
+    rows = [
+        ("window", f"{inspections['first_day']} + {inspections['window_days']} days"),
+        ("scheduled visits due", f"{inspections['scheduled_visits_due']} ({inspections['scheduled_visits_unplaced']} without capacity)"),
+        ("predictive visits / inspections / ride-alongs",
+         f"{inspections['predictive_visits']} / {inspections['inspections']} / {inspections['ride_alongs']}"),
+        ("expected avoided cost, net (CP-SAT)", f"EUR {inspections['objective_eur']:,.0f} ({inspections['solver_status']}, "
+         f"{inspections['solve_time_s']:.1f} s, optimality gap {inspections['optimality_gap']:.2%})"),
+        ("greedy rule", f"EUR {inspections['greedy_objective_eur']:,.0f} (CP-SAT gains {inspections['greedy_gap']:.2%})"),
+        ("spares stock for fill rate", f"{spares['service_level']:.0%}: {spares['stock_units']} units, EUR {spares['stock_value_eur']:,.0f}"),
+        ("reorders", f"{spares['reorder_lines']} lines, {spares['reorder_units']} units, EUR {spares['reorder_value_eur']:,.0f}"),
+        ("pooling the depots would save", f"{spares['pooling_saving_units']} units, EUR {spares['pooling_saving_eur']:,.0f}"),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    console.print(table)
+    console.print(f"written to [bold]{result.folder}[/] (inspection_plan.csv, spares_plan.csv, spares_pooling.csv for planners)")
+
+
+feedback_app = typer.Typer(
+    help="Record engineers' decisions on predictions and inspection findings (append-only), and trace a prediction.",
+    no_args_is_help=True,
+)
+app.add_typer(feedback_app, name="feedback")
+
+Vehicle = Annotated[str, typer.Option("--vehicle", help="Vehicle number, e.g. EMU-0001.")]
+Component = Annotated[str, typer.Option("--component", help="Component, e.g. wheelset, brake_unit.")]
+User = Annotated[str, typer.Option("--user", help="Who records the entry (kept in the audit trail).")]
+Day = Annotated[datetime, typer.Option("--scored-day", formats=["%Y-%m-%d"], help="Day of the prediction (YYYY-MM-DD).")]
+ModelVersion = Annotated[
+    Optional[str], typer.Option("--model-version", help="Model version of the prediction (default: the one that made it).")
+]
+
+
+def _record_feedback(data_root: str | None, **fields) -> None:
+    from railpm.feedback import Feedback, run_record_feedback
+
+    path = run_record_feedback(settings_from(data_root), Feedback(**fields))
+    console.print(f"recorded {fields['kind']} on {fields['vehicle_number']}/{fields['component']}: {path}")
+
+
+@feedback_app.command("confirm")
+@reports_errors
+def feedback_confirm(
+    vehicle: Vehicle, component: Component, scored_day: Day, user: User, model_version: ModelVersion = None,
+    reason: Annotated[Optional[str], typer.Option("--reason", help="Why (optional, up to 500 characters).")] = None,
+    data_root: DataRoot = None,
+) -> None:
+    """Confirm a prediction: the engineer agrees the component is at risk."""
+    _record_feedback(data_root, kind="confirm", vehicle_number=vehicle, component=component, recorded_by=user,
+                     scored_day=scored_day.date(), model_version=model_version, reason=reason)
+
+
+@feedback_app.command("dismiss")
+@reports_errors
+def feedback_dismiss(
+    vehicle: Vehicle, component: Component, scored_day: Day, user: User,
+    reason: Annotated[str, typer.Option("--reason", help="Why the prediction is wrong (required, 5-500 characters).")],
+    model_version: ModelVersion = None, data_root: DataRoot = None,
+) -> None:
+    """Dismiss a prediction as a false alarm, with the reason."""
+    _record_feedback(data_root, kind="dismiss", vehicle_number=vehicle, component=component, recorded_by=user,
+                     scored_day=scored_day.date(), model_version=model_version, reason=reason)
+
+
+@feedback_app.command("finding")
+@reports_errors
+def feedback_finding(
+    vehicle: Vehicle, component: Component, user: User,
+    finding: Annotated[str, typer.Option("--finding", help="component_worn, no_fault_found, replaced or deferred.")],
+    inspected_on: Annotated[datetime, typer.Option("--inspected-on", formats=["%Y-%m-%d"], help="Day of the inspection.")],
+    scored_day: Annotated[
+        Optional[datetime], typer.Option("--scored-day", formats=["%Y-%m-%d"], help="The prediction that led to it (optional).")
+    ] = None,
+    reason: Annotated[Optional[str], typer.Option("--reason", help="Notes (optional, up to 500 characters).")] = None,
+    data_root: DataRoot = None,
+) -> None:
+    """Record what an inspection found on a component."""
+    _record_feedback(data_root, kind="finding", vehicle_number=vehicle, component=component, recorded_by=user,
+                     finding=finding, inspected_on=inspected_on.date(), scored_day=scored_day.date() if scored_day else None,
+                     reason=reason)
+
+
+@feedback_app.command("trace")
+@reports_errors
+def feedback_trace(
+    scored_day: Day,
+    vehicle: Annotated[Optional[str], typer.Option("--vehicle", help="Only this vehicle.")] = None,
+    component: Annotated[Optional[str], typer.Option("--component", help="Only this component.")] = None,
+    data_root: DataRoot = None,
+) -> None:
+    """Show prediction -> planned inspection -> decision -> finding -> failure or not, for a day's predictions."""
+    from rich.table import Table
+
+    from railpm.feedback import run_trace
+
+    trace = run_trace(settings_from(data_root), scored_day=scored_day.date(), vehicle_number=vehicle, component=component)
+    shown = ["vehicle_number", "component", "failure_probability", "planned_day", "planned_kind", "decision", "decided_by",
+             "finding", "inspected_on", "failed_at", "outcome"]
+    table = Table(title=f"trace of the predictions of {scored_day.date()}")
+    for column in shown:
+        table.add_column(column)
+    for row in trace[shown].itertuples(index=False):
+        table.add_row(*("" if _is_blank(v) else f"{v:.3f}" if isinstance(v, float) else str(v) for v in row))
+    console.print(table)
+
+
+def _is_blank(value) -> bool:
+    import pandas as pd
+
+    return value is None or (not isinstance(value, str) and bool(pd.isna(value)))
 
 
 def main() -> None:  # pragma: no cover - console entry point
