@@ -22,12 +22,12 @@ from urllib.parse import quote, urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from railpm import contracts
 from railpm.config import Settings
 from railpm.errors import BadInputError, RailpmError
-from railpm.review import pages
+from railpm.review import data, pages
 from railpm.review.data import LayerMissing
 
 MAX_BODY_BYTES = 8 * 1024
@@ -36,7 +36,11 @@ MARKUP = re.compile(r"<\s*/?\s*[A-Za-z!?]|&#?\w+;|javascript:", re.IGNORECASE)
 
 
 class FeedbackIn(BaseModel):
-    """One engineer's entry on a prediction: confirm / dismiss (with a reason), or an inspection finding."""
+    """One engineer's entry on a prediction: confirm / dismiss (with a reason), or an inspection finding.
+
+    This checks what the web adds (types, sizes, plain text); the domain rules (a dismissal needs a reason,
+    a finding its day, the prediction must exist) are ``railpm.feedback``'s, applied when it is stored.
+    """
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
@@ -64,17 +68,6 @@ class FeedbackIn(BaseModel):
             raise ValueError("must be a single line of text")
         return value
 
-    @model_validator(mode="after")
-    def consistent(self) -> "FeedbackIn":
-        if self.kind == "dismiss" and not self.reason:
-            raise ValueError("a dismissal needs a reason")
-        if self.kind == "finding" and self.finding is None:
-            raise ValueError("a finding needs one of " + ", ".join(contracts.INSPECTION_FINDINGS))
-        if self.kind != "finding" and (self.finding is not None or self.inspected_on is not None):
-            raise ValueError("finding and inspected_on belong to kind 'finding' only")
-        if self.kind != "finding" and self.scored_day is None:
-            raise ValueError("a decision on a prediction needs the prediction's scored_day")
-        return self
 
 
 def validation_messages(exc: ValidationError) -> list[str]:
@@ -128,21 +121,15 @@ async def _too_large(send, limit: int) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def create_app(settings: Settings, feedback_store=None) -> FastAPI:
-    """The review app over ``settings``' data layers.
-
-    ``feedback_store`` (default: ``railpm.feedback``) is any object with ``record_feedback(settings, **entry)``
-    and ``read_feedback(settings)``; the tests pass nothing and use the real store in a temporary lake.
-    """
-    if feedback_store is None:
-        from railpm import feedback as feedback_store
+def create_app(settings: Settings) -> FastAPI:
+    """The review app over ``settings``' data layers."""
     env = pages.environment()
     site = pages.Site(static=False)
     app = FastAPI(title="railpm review", docs_url="/api/docs", redoc_url=None, openapi_url="/api/openapi.json")
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
 
     def review_data() -> pages.ReviewData:
-        return pages.ReviewData(settings, feedback_reader=feedback_store.read_feedback)
+        return pages.ReviewData(settings)
 
     def html(name: str, page: pages.Page, status: int = 200, **extra) -> HTMLResponse:
         return HTMLResponse(pages.render(env, page, site, current=name, **extra), status_code=status)
@@ -180,15 +167,7 @@ def create_app(settings: Settings, feedback_store=None) -> FastAPI:
         return urlsplit(origin).netloc == request.headers.get("host")
 
     def store(entry: FeedbackIn) -> dict:
-        """Check the entry against the fleet, then append it through ``railpm.feedback``."""
-        known = _known_components(settings, entry.vehicle_number)
-        if known is not None and entry.component not in known:
-            raise BadInputError(
-                f"{entry.vehicle_number} has no component {entry.component}" if known else f"unknown vehicle {entry.vehicle_number}",
-                rule="vehicle_component_known",
-            )
-        stored = feedback_store.record_feedback(settings, **entry.model_dump())
-        return stored if isinstance(stored, dict) else {"feedback_id": str(stored)}
+        return store_feedback(settings, entry)
 
     @app.post("/api/feedback", status_code=201)
     async def api_feedback(request: Request) -> JSONResponse:
@@ -245,16 +224,26 @@ def create_app(settings: Settings, feedback_store=None) -> FastAPI:
     return app
 
 
-def _known_components(settings: Settings, vehicle_number: str) -> tuple[str, ...] | None:
-    """The components fitted to the vehicle per the registry; None when no registry exists to check against."""
-    from railpm.review.data import read_vehicles
+def store_feedback(settings: Settings, entry: FeedbackIn) -> dict:
+    """Append the entry through ``railpm.feedback`` (which checks it against the registry and the predictions)."""
+    import pyarrow.parquet as pq
+
+    from railpm import feedback
 
     try:
-        registry = read_vehicles(settings.lake_dir)
-    except LayerMissing:
-        return None
-    match = registry.loc[registry["vehicle_number"] == vehicle_number, "vehicle_type"]
-    return contracts.VEHICLE_TYPE_COMPONENTS[match.iloc[0]] if not match.empty else ()
+        vehicles = data.read_vehicles(settings.lake_dir)
+    except LayerMissing as exc:
+        raise BadInputError(f"feedback cannot be checked: {exc}", rule="vehicle_registry") from exc
+    predictions = None
+    if entry.kind in contracts.FEEDBACK_DECISIONS and entry.scored_day is not None:
+        try:
+            predictions = data.read_predictions_on(settings.predictions_dir, entry.vehicle_number, entry.scored_day)
+        except LayerMissing:
+            predictions = None
+    path = feedback.record_feedback(
+        feedback.Feedback(**entry.model_dump()), feedback.feedback_dir_of(settings.lake_dir), vehicles, predictions=predictions
+    )
+    return pq.read_table(path).to_pylist()[0]
 
 
 def _jsonable(entry: dict) -> dict:

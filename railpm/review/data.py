@@ -224,3 +224,38 @@ def read_latest_predictions(predictions_dir: Path, vehicle_number: str | None = 
         day = frame["scored_day"].iloc[0]
     frame["scored_day"] = pd.to_datetime(frame["scored_day"]).dt.date
     return ScoredDay(pd.Timestamp(day).date(), frame.reset_index(drop=True))
+
+
+def read_predictions_on(predictions_dir: Path, vehicle_number: str, scored_day: date) -> pd.DataFrame:
+    """One vehicle's predictions of one scored day, whichever file holds them (to check feedback against)."""
+    return query(
+        predictions_dir,
+        "predictions",
+        "SELECT CAST(scored_day AS DATE) AS scored_day, vehicle_number, component, model_version FROM {src} "
+        "WHERE vehicle_number = ? AND CAST(scored_day AS DATE) = ?",
+        [vehicle_number, scored_day],
+    )
+
+
+def read_traced_predictions(predictions_dir: Path, feedback: pd.DataFrame) -> pd.DataFrame:
+    """Every alert of every scored day plus the predictions feedback refers to: what the audit trail follows."""
+    judged = feedback.dropna(subset=["scored_day"])
+    keys = sorted({f"{v}|{c}|{pd.Timestamp(d).date().isoformat()}" for v, c, d in
+                   zip(judged["vehicle_number"], judged["component"], judged["scored_day"])})
+    names = ", ".join(f'"{c}"' for c in contracts.PREDICTIONS.column_names if c != "scored_day")
+    frame = query(
+        predictions_dir,
+        "predictions",
+        f"SELECT CAST(scored_day AS DATE) AS scored_day, {names} FROM {{src}} WHERE alert"
+        f"{' OR vehicle_number || chr(124) || component || chr(124) || CAST(CAST(scored_day AS DATE) AS VARCHAR) IN (SELECT unnest(?))' if keys else ''}",
+        [keys] if keys else [],
+    )
+    frame["scored_day"] = pd.to_datetime(frame["scored_day"]).dt.date
+    return frame
+
+
+def read_major_faults(lake_dir: Path) -> pd.DataFrame:
+    """A/B faults (the failures the fault log reports), four columns only."""
+    grades = ", ".join(f"'{g}'" for g in contracts.MAJOR_GRADES)
+    return query(lake_dir / "faults", "faults",
+                 f"SELECT vehicle_number, fault_code, grade, ts FROM {{src}} WHERE grade IN ({grades})")

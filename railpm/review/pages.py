@@ -106,7 +106,6 @@ class ReviewData:
     """The readers bound to one ``Settings``, caching what several pages of one build share."""
 
     settings: Settings
-    feedback_reader: Callable[..., pd.DataFrame] | None = None
     _cache: dict = field(default_factory=dict)
 
     def _cached(self, key, build: Callable):
@@ -158,14 +157,18 @@ class ReviewData:
     def fleet_rams(self) -> pd.DataFrame:
         return self._cached("rams", lambda: data.read_table(self.settings.records_dir / "fleet_rams", "fleet_rams"))
 
+    def all_feedback(self) -> pd.DataFrame:
+        """Every feedback entry so far (possibly none), oldest first."""
+        from railpm.feedback import feedback_dir_of, read_feedback
+
+        return self._cached("feedback", lambda: read_feedback(feedback_dir_of(self.settings.lake_dir)))
+
     def feedback(self, vehicle_number: str | None = None) -> pd.DataFrame:
-        if self.feedback_reader is None:
-            raise data.LayerMissing(data.HINTS["feedback"])
-        frame = self._cached("feedback", lambda: self.feedback_reader(self.settings))
-        if frame is None or frame.empty:
-            raise data.LayerMissing(data.HINTS["feedback"])
+        frame = self.all_feedback()
         if vehicle_number is not None:
             frame = frame[frame["vehicle_number"] == vehicle_number]
+        if frame.empty:
+            raise data.LayerMissing(data.HINTS["feedback"])
         return frame
 
 
@@ -341,10 +344,10 @@ def _feedback_section(review: ReviewData, vehicle_number: str | None) -> Section
     found = section(review.feedback, vehicle_number)
     if found:
         frame = found.value
-        order = [c for c in ("recorded_at", "at", "ts") if c in frame.columns]
-        if order:
-            frame = frame.sort_values(order[0], ascending=False)
-        return Section({"columns": list(frame.columns), "rows": records(frame.head(500))})
+        frame = frame.sort_values("recorded_at", ascending=False)
+        columns = ["recorded_at", "recorded_by", "kind", "vehicle_number", "component", "scored_day", "model_version",
+                   "finding", "inspected_on", "reason", "feedback_id"]
+        return Section({"columns": columns, "rows": records(frame[columns].head(500))})
     return found
 
 
@@ -412,13 +415,35 @@ def spares_page(review: ReviewData) -> Page:
 
     found = section(plans.read_spares_plan, review.settings)
     context: dict[str, Any] = {"plan": found}
-    if found and not found.value.rows.empty and {"target_stock", "on_hand"} <= set(found.value.rows.columns):
+    if found and not found.value.rows.empty and {"stock_level", "on_hand"} <= set(found.value.rows.columns):
         context["stock_plot"] = Markup(plots.stock_levels(found.value.rows))
     return Page("spares.html", "Spares plan", context)
 
 
-def feedback_page(review: ReviewData) -> Page:
-    return Page("feedback.html", "Feedback trail", {"feedback": _feedback_section(review, None)})
+def feedback_page(review: ReviewData, limit: int = 500) -> Page:
+    return Page("feedback.html", "Feedback trail",
+                {"feedback": _feedback_section(review, None), "trace": section(_trace, review, limit)})
+
+
+def _trace(review: ReviewData, limit: int) -> dict:
+    """Prediction -> planned inspection -> decision -> finding -> failure or not, for every alert and every
+    prediction someone gave feedback on (``railpm.feedback.trace_predictions``)."""
+    from railpm.feedback import TRACE_COLUMNS, observed_failures, trace_predictions
+    from railpm.planning.run import read_inspection_plans
+
+    entries = review.all_feedback()
+    predictions = data.read_traced_predictions(review.settings.predictions_dir, entries)
+    as_of = review.predictions().day
+    try:
+        failures = observed_failures(data.read_major_faults(review.settings.lake_dir))
+    except data.LayerMissing:
+        failures = pd.DataFrame(columns=["vehicle_number", "component", "failed_at"])
+    trace = trace_predictions(
+        predictions, read_inspection_plans(review.settings.plans_dir), entries, failures,
+        horizon_days=review.settings.model.horizon_days, as_of=as_of,
+    )
+    trace = trace.sort_values(["scored_day", "failure_probability"], ascending=[False, False]).head(limit)
+    return {"columns": TRACE_COLUMNS, "rows": records(trace), "as_of": as_of, "total": len(predictions)}
 
 
 def render(env: Environment, page: Page, site: Site, **extra) -> str:

@@ -211,12 +211,12 @@ def depot_load(load: pd.DataFrame) -> str:
 
 def stock_levels(spares: pd.DataFrame, top: int = 25) -> str:
     """Stock on hand against the target level for the depot-parts furthest below target."""
-    rows = spares.assign(gap=spares["target_stock"] - spares["on_hand"]).sort_values("gap", ascending=False).head(top)
+    rows = spares.assign(gap=spares["stock_level"] - spares["on_hand"]).sort_values("gap", ascending=False).head(top)
     labels = rows["depot"].str.replace("DEP-", "") + "  " + rows["part_number"]
     fig = _figure(9, 0.9 + 0.26 * len(rows))
     ax = fig.add_subplot()
     y = np.arange(len(rows))[::-1]
-    ax.barh(y, rows["target_stock"], color="#fddbc7", label="target stock")
+    ax.barh(y, rows["stock_level"], color="#fddbc7", label="target stock (service level)")
     ax.barh(y, rows["on_hand"], height=0.4, color="#2166ac", label="on hand")
     ax.set_yticks(y, labels)
     ax.tick_params(labelsize=7.5)

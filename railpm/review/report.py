@@ -43,15 +43,13 @@ def page_count(settings: Settings) -> int:
         return len(SITE_PAGES)
 
 
-def build_report(settings: Settings, feedback_reader=None, progress: Callable[[int], None] | None = None,
+def build_report(settings: Settings, progress: Callable[[int], None] | None = None,
                  generated_at: datetime | None = None) -> ReportResult:
     """Write the static report under ``settings.reports_dir``; ``progress(n)`` is told of each page written."""
-    if feedback_reader is None:
-        from railpm.feedback import read_feedback as feedback_reader
     started = time.perf_counter()
     stamp = (generated_at or datetime.now(timezone.utc)).strftime("%Y-%m-%d %H:%M UTC")
     env = pages.environment()
-    review = pages.ReviewData(settings, feedback_reader=feedback_reader)
+    review = pages.ReviewData(settings)
     review.prefetch_fleet()
 
     target = settings.reports_dir

@@ -1,0 +1,132 @@
+"""The inspection and spares plans as planners read them: the latest plan, its depot load and headline figures.
+
+The planning step writes ``plans/<scored_day>/`` with ``inspection_plan``, ``spares_plan`` and
+``spares_pooling`` (Parquet) and ``summary.json``; the latest scored day's folder is the one shown.
+Depot capacity is taken from the same ``Settings`` the planner used, so the load chart shows the limit the
+plan was built under.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from railpm.config import Settings
+from railpm.review.data import HINTS, LayerMissing
+
+INSPECTION_SHOWN = [
+    "day", "vehicle_number", "depot", "home_depot", "maintenance_level", "kind", "component", "status",
+    "failure_probability", "remaining_life_days", "expected_avoided_cost_eur", "net_value_eur",
+]
+SPARES_SHOWN = [
+    "depot", "part_number", "component", "vehicle_type", "stock_category", "lead_time_days", "expected_demand",
+    "stock_level", "planned_stock", "fault_driven_stock", "emergency_stock", "on_hand", "reorder_quantity",
+    "reorder_value_eur", "fill_rate",
+]
+POOLING_SHOWN = ["part_number", "component", "vehicle_type", "depots", "separate_stock", "pooled_stock", "saving_units", "saving_eur"]
+
+
+@dataclass
+class PlanView:
+    scored_day: str
+    figures: list[tuple[str, object]]
+    columns: list[str]
+    records: list[dict]
+    numeric: tuple[str, ...]
+    rows: pd.DataFrame
+    load: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """Inspection plan only: slots used per depot and day against the depot's capacity."""
+    extra: dict = field(default_factory=dict)
+
+
+def latest_plan_folder(plans_dir: Path, file_name: str, layer: str) -> Path:
+    folders = sorted(p.parent for p in plans_dir.glob(f"????-??-??/{file_name}")) if plans_dir.is_dir() else []
+    if not folders:
+        raise LayerMissing(HINTS[layer])
+    return folders[-1]
+
+
+def _summary(folder: Path, section: str) -> dict:
+    path = folder / "summary.json"
+    return json.loads(path.read_text()).get(section, {}) if path.exists() else {}
+
+
+def _rows(frame: pd.DataFrame) -> list[dict]:
+    from railpm.review.pages import records
+
+    return records(frame)
+
+
+def read_inspection_plan(settings: Settings) -> PlanView:
+    from railpm.planning.inspections import InspectionRules
+
+    folder = latest_plan_folder(settings.plans_dir, "inspection_plan.parquet", "inspection_plan")
+    plan = pd.read_parquet(folder / "inspection_plan.parquet")
+    summary = _summary(folder, "inspections")
+    capacity = InspectionRules.from_settings(settings).capacity
+    levels = sorted(settings.plan.planned_levels)
+
+    slots = plan[plan["uses_slot"].astype(bool)] if "uses_slot" in plan.columns else plan.iloc[0:0]
+    load = slots.groupby(["depot", "day"]).size().rename("planned").reset_index()
+    load["capacity"] = load["depot"].map(lambda depot: sum(capacity.slots(depot, level) for level in levels))
+    by_level = slots.groupby(["depot", "day", "maintenance_level"]).size().rename("planned").reset_index()
+    by_level["slots"] = [capacity.slots(d, int(lv)) for d, lv in zip(by_level["depot"], by_level["maintenance_level"])]
+    utilisation = (
+        by_level.groupby(["depot", "maintenance_level"])
+        .agg(busiest_day_planned=("planned", "max"), slots_per_day=("slots", "first"), visits=("planned", "sum"))
+        .reset_index()
+    )
+    figures = [
+        ("scored day", folder.name),
+        ("visits using a slot", int(len(slots))),
+        ("predictive inspections", summary.get("inspections")),
+        ("scheduled visits due", summary.get("scheduled_visits_due")),
+        ("expected value (EUR)", summary.get("objective_eur")),
+        ("gain over greedy (EUR)", summary.get("gain_over_greedy_eur")),
+        ("solve time (s)", summary.get("solve_time_s")),
+    ]
+    shown = plan.sort_values(["day", "depot", "vehicle_number"], kind="stable")
+    columns = [c for c in INSPECTION_SHOWN if c in shown.columns]
+    return PlanView(
+        scored_day=folder.name,
+        figures=[(label, value) for label, value in figures if value is not None],
+        columns=columns,
+        records=_rows(shown[columns]),
+        numeric=("failure_probability", "remaining_life_days", "expected_avoided_cost_eur", "net_value_eur"),
+        rows=plan,
+        load=load,
+        extra={"utilisation": _rows(utilisation), "utilisation_columns": list(utilisation.columns)},
+    )
+
+
+def read_spares_plan(settings: Settings) -> PlanView:
+    folder = latest_plan_folder(settings.plans_dir, "spares_plan.parquet", "spares_plan")
+    plan = pd.read_parquet(folder / "spares_plan.parquet")
+    summary = _summary(folder, "spares")
+    pooling_path = folder / "spares_pooling.parquet"
+    pooling = pd.read_parquet(pooling_path) if pooling_path.exists() else pd.DataFrame(columns=POOLING_SHOWN)
+    figures = [
+        ("scored day", folder.name),
+        ("service level", summary.get("service_level")),
+        ("stock value (EUR)", summary.get("stock_value_eur")),
+        ("reorder lines", summary.get("reorder_lines")),
+        ("reorder value (EUR)", summary.get("reorder_value_eur")),
+        ("pooling would save (EUR)", summary.get("pooling_saving_eur")),
+    ]
+    shown = plan.sort_values(["reorder_value_eur", "depot", "part_number"], ascending=[False, True, True], kind="stable") \
+        if "reorder_value_eur" in plan.columns else plan
+    columns = [c for c in SPARES_SHOWN if c in shown.columns]
+    pooling_columns = [c for c in POOLING_SHOWN if c in pooling.columns]
+    pooled = pooling.sort_values("saving_eur", ascending=False) if "saving_eur" in pooling.columns else pooling
+    return PlanView(
+        scored_day=folder.name,
+        figures=[(label, value) for label, value in figures if value is not None],
+        columns=columns,
+        records=_rows(shown[columns]),
+        numeric=tuple(c for c in columns if pd.api.types.is_numeric_dtype(shown[c])),
+        rows=plan,
+        extra={"pooling": _rows(pooled[pooling_columns]), "pooling_columns": pooling_columns},
+    )

@@ -1,0 +1,450 @@
+"""Review app and static report on a tiny fleet written in the documented layouts.
+
+Every page must render, every internal link must resolve (crawled through the app and on disk), a missing
+layer must show the command that builds it, and the feedback endpoint must refuse markup, oversized and
+malformed payloads while storing good entries through the real feedback store.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import date, datetime, timedelta, timezone
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import urljoin, urlsplit
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from railpm import contracts
+from railpm.config import Settings
+
+# --------------------------------------------------------------------------------------------------
+# A tiny fleet in the layouts of the team brief (lake, predictions, records, MLflow)
+# --------------------------------------------------------------------------------------------------
+
+ARROW = {
+    "string": pa.string(), "float64": pa.float64(), "int64": pa.int64(),
+    "timestamp": pa.timestamp("us", tz="UTC"), "date": pa.date32(), "bool": pa.bool_(),
+}
+FLEET = (("EMU-0001", "EMU", "DEP-NORTH"), ("LOCO-0001", "LOCO", "DEP-SOUTH"), ("WAGON-0001", "WAGON", "DEP-EAST"))
+START = date(2025, 1, 1)
+DAYS = 40
+SCORED_DAY = START + timedelta(days=DAYS - 1)
+
+
+def contract_table(feed: contracts.Feed, rows: list[dict]) -> pa.Table:
+    schema = pa.schema([pa.field(c.name, ARROW[c.dtype], nullable=c.nullable) for c in feed.columns])
+    return pa.Table.from_pylist([{c: row.get(c) for c in feed.column_names} for row in rows], schema=schema)
+
+
+def write_day_partitioned(root: Path, feed: contracts.Feed, rows: list[dict], part: str) -> None:
+    by_day: dict[date, list[dict]] = {}
+    for row in rows:
+        by_day.setdefault(row[feed.time_column].date(), []).append(row)
+    for day, day_rows in by_day.items():
+        folder = root / feed.name / f"day={day.isoformat()}"
+        folder.mkdir(parents=True, exist_ok=True)
+        pq.write_table(contract_table(feed, day_rows), folder / f"{part}.parquet")
+
+
+def at(day_offset: float) -> datetime:
+    return datetime(START.year, START.month, START.day, tzinfo=timezone.utc) + timedelta(days=day_offset)
+
+
+def write_review_fleet(settings: Settings, *, predictions: bool = True) -> None:
+    """Registry, telemetry (4 readings a day), faults with a recurring code, work orders and predictions."""
+    rng = np.random.default_rng(3)
+    lake = settings.lake_dir
+    (lake / "vehicles").mkdir(parents=True)
+    pq.write_table(
+        contract_table(contracts.VEHICLES, [
+            {"vehicle_number": n, "vehicle_type": t, "home_depot": d, "commissioning_date": date(2010, 5, 1), "daily_km_mean": 500.0}
+            for n, t, d in FLEET
+        ]),
+        lake / "vehicles" / "vehicles.parquet",
+    )
+    telemetry = []
+    for number, vehicle_type, _ in FLEET:
+        fitted = {s.column for s in contracts.signals_for_type(vehicle_type)}
+        for k in range(DAYS * 4):
+            row = {"vehicle_number": number, "ts": at(k / 4), "odometer_km": 1000.0 + 50 * k, "speed_kmh": 60.0,
+                   "load_pct": 50.0, "ambient_temp_c": 5.0}
+            for s in contracts.SIGNALS:
+                if s.column in fitted:
+                    middle = (s.min + s.max) / 2
+                    drift = 0.004 * (s.max - s.min) * max(0, k / 4 - 25) if s.column == "axle_bearing_temp_c" else 0.0
+                    row[s.column] = float(middle + drift + rng.normal(0, 0.01 * (s.max - s.min)))
+            telemetry.append(row)
+    write_day_partitioned(lake, contracts.TELEMETRY, telemetry, "telemetry-0001")
+
+    faults = []
+    for i, (offset, code, number) in enumerate([
+        (3, "RG-110", "EMU-0001"), (9, "RG-110", "EMU-0001"), (15, "RG-110", "EMU-0001"), (33, "RG-190", "EMU-0001"),
+        (12, "CM-301", "LOCO-0001"), (20, "BR-110", "WAGON-0001"),
+    ]):
+        meta = contracts.FAULT_CODE_BY_CODE[code]
+        vehicle_type, depot = next((t, d) for n, t, d in FLEET if n == number)
+        faults.append({"event_id": f"F{i:04d}", "vehicle_number": number, "vehicle_type": vehicle_type, "depot": depot,
+                       "ts": at(offset + 0.3), "fault_code": code, "subsystem": meta.subsystem,
+                       "grade": meta.typical_grade, "description": meta.description})
+    write_day_partitioned(lake, contracts.FAULTS, faults, "faults-2025-01")
+
+    work_orders = [
+        {"work_order_id": "WO-1", "vehicle_number": "EMU-0001", "depot": "DEP-NORTH", "action": "inspection",
+         "component": None, "part_number": None, "maintenance_level": 2, "opened_at": at(5), "closed_at": at(5.2),
+         "odometer_km": 1200.0},
+        {"work_order_id": "WO-2", "vehicle_number": "EMU-0001", "depot": "DEP-NORTH", "action": "corrective_replacement",
+         "component": "wheelset", "part_number": "P-WHEELSET-EMU", "maintenance_level": None, "opened_at": at(33.5),
+         "closed_at": None, "odometer_km": 7000.0},
+    ]
+    write_day_partitioned(lake, contracts.WORK_ORDERS, work_orders, "work_orders-2025-01")
+
+    if predictions:
+        settings.predictions_dir.mkdir(parents=True)
+        for day in (SCORED_DAY - timedelta(days=1), SCORED_DAY):
+            rows = []
+            for number, vehicle_type, depot in FLEET:
+                for component in contracts.VEHICLE_TYPE_COMPONENTS[vehicle_type]:
+                    p = 0.82 if (number, component) == ("EMU-0001", "wheelset") else float(rng.uniform(0.0, 0.2))
+                    if day != SCORED_DAY:
+                        p = p / 2
+                    reasons = [{"feature": "axle_bearing_temp_c_mean_7d", "value": 88.5, "contribution": round(p / 2, 4)}] if p > 0.1 else []
+                    rows.append({
+                        "scored_day": day, "vehicle_number": number, "vehicle_type": vehicle_type, "home_depot": depot,
+                        "component": component, "failure_probability": p,
+                        "risk_band": "high" if p > 0.5 else "medium" if p > 0.1 else "low", "alert": p > 0.5,
+                        "remaining_life_days": 40 * (1 - p) + 2, "remaining_life_low_days": 20 * (1 - p) + 1,
+                        "remaining_life_high_days": 90 * (1 - p) + 5, "reasons": json.dumps(reasons), "model_version": "3",
+                    })
+            pq.write_table(contract_table(contracts.PREDICTIONS, rows), settings.predictions_dir / f"predictions-{day}.parquet")
+
+
+# --------------------------------------------------------------------------------------------------
+# Crawling helpers
+# --------------------------------------------------------------------------------------------------
+
+class Links(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.links: list[str] = []
+        self.external: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        for name, value in attrs:
+            if value is None or name not in ("href", "src", "action"):
+                continue
+            if value.startswith(("http://", "https://", "//")):
+                self.external.append(value)
+            elif not value.startswith(("data:", "#", "mailto:")):
+                self.links.append(value)
+
+
+def links_of(html: str) -> Links:
+    parser = Links()
+    parser.feed(html)
+    return parser
+
+
+@pytest.fixture
+def fleet_settings(settings: Settings) -> Settings:
+    """A fresh tiny fleet per test, for tests that write (feedback)."""
+    write_review_fleet(settings)
+    return settings
+
+
+@pytest.fixture(scope="module")
+def shared_fleet(tmp_path_factory) -> Settings:
+    """One tiny fleet for the read-only tests of this module (rendering figures is the slow part)."""
+    settings = Settings(data_root=tmp_path_factory.mktemp("review") / "data")
+    write_review_fleet(settings)
+    return settings
+
+
+@pytest.fixture(scope="module")
+def crawled(shared_fleet) -> dict[str, str]:
+    """Every page of the app reachable from the overview, fetched once: path -> HTML."""
+    from fastapi.testclient import TestClient
+
+    from railpm.review.app import create_app
+
+    with TestClient(create_app(shared_fleet)) as client:
+        return crawl_app(client)
+
+
+def crawl_app(client, start: str = "/") -> dict[str, str]:
+    """Every page reachable from ``start`` through internal links (GET only), as path -> HTML."""
+    seen: dict[str, str] = {}
+    queue = [start]
+    while queue:
+        path = queue.pop()
+        if path in seen:
+            continue
+        response = client.get(path)
+        assert response.status_code == 200, f"{path} answered {response.status_code}: {response.text[:300]}"
+        assert response.headers["content-type"].startswith("text/html"), path
+        seen[path] = response.text
+        found = links_of(response.text)
+        assert not found.external, f"{path} links outside: {found.external}"
+        for link in found.links:
+            target = urlsplit(urljoin(f"http://review{path}", link))
+            if link == "/feedback" and "method=\"post\"" in response.text and target.path == "/feedback":
+                continue  # the form's action; the feedback trail page is reached through the navigation anyway
+            queue.append(target.path + (f"?{target.query}" if target.query else ""))
+    return seen
+
+
+def test_every_app_page_renders_and_every_internal_link_resolves(crawled):
+    pages_seen = crawled
+    expected = {"/", "/vehicles", "/faults", "/rams", "/models", "/plans/inspections", "/plans/spares", "/feedback",
+                *(f"/vehicles/{n}" for n, _, _ in FLEET)}
+    assert expected <= set(pages_seen)
+    vehicle = pages_seen["/vehicles/EMU-0001"]
+    assert "<svg" in vehicle and "Telemetry trends" in vehicle and 'name="decision-wheelset"' in vehicle
+
+
+def test_static_report_opens_without_server_and_every_relative_link_resolves(shared_fleet):
+    fleet_settings = shared_fleet
+    from railpm.review.report import build_report
+
+    result = build_report(fleet_settings)
+    root = fleet_settings.reports_dir
+    assert result.index == root / "index.html" and result.index.exists()
+    files = sorted(root.rglob("*.html"))
+    assert {f.relative_to(root).as_posix() for f in files} >= {
+        "index.html", "vehicles.html", "faults.html", "rams.html", "models.html", "inspections.html", "spares.html",
+        "feedback.html", *(f"vehicles/{n}.html" for n, _, _ in FLEET)}
+    assert result.vehicle_pages == len(FLEET) and result.pages == len(files)
+    for file in files:
+        html = file.read_text()
+        found = links_of(html)
+        assert not found.external, f"{file} links outside: {found.external}"
+        assert "<form" not in html, f"{file}: the static report carries no forms"
+        for link in found.links:
+            target = (file.parent / urlsplit(link).path).resolve()
+            assert target.is_file(), f"{file.relative_to(root)} links to {link}, which does not exist"
+    assert "<svg" in (root / "vehicles" / "EMU-0001.html").read_text()
+
+
+def test_each_page_names_the_command_that_builds_a_missing_layer(settings):
+    from fastapi.testclient import TestClient
+
+    from railpm.review.app import create_app
+
+    with TestClient(create_app(settings)) as client:
+        expected = {
+            "/": "no predictions yet: run `railpm score`",
+            "/vehicles": "no vehicle registry in the lake yet",
+            "/faults": "no faults in the lake yet",
+            "/rams": "run `railpm records`",
+            "/models": "run `railpm train`",
+            "/plans/inspections": "run `railpm plan`",
+            "/plans/spares": "run `railpm plan`",
+            "/feedback": "no feedback recorded yet",
+        }
+        for path, hint in expected.items():
+            response = client.get(path)
+            assert response.status_code == 200, path
+            assert hint in response.text.replace("&#96;", "`"), f"{path} lacks the hint {hint!r}"
+        assert not (settings.data_root / "mlflow.db").exists(), "reading model quality must not create a store"
+        assert client.get("/vehicles/EMU-9999").status_code == 404
+
+
+def test_overview_shows_the_latest_scored_day_riskiest_first(crawled):
+    html = crawled["/"]
+    assert f"Scored day {SCORED_DAY.isoformat()}" in html
+    alerts = html[html.index('id="alerts"'):html.index('id="heatmap"')]
+    rows = re.findall(r"<tr>\s*<td><a href=\"/vehicles/([^\"]+)\">.*?<td>([a-z ]+)</td>\s*<td class=\"num\">([0-9.]+)</td>", alerts, re.S)
+    assert rows[0] == ("EMU-0001", "wheelset", "0.820")
+    assert all(float(p) > 0.5 for _, _, p in rows), "only alerts in the alert table"
+    assert "0.410" not in alerts, "the previous day's predictions are not shown"
+
+
+def test_vehicle_page_shows_only_that_vehicles_history(crawled):
+    html = crawled["/vehicles/EMU-0001"]
+    assert {"F0000", "F0001", "F0002", "F0003", "WO-1", "WO-2"} <= set(re.findall(r"\b(F\d{4}|WO-\d)\b", html))
+    assert "F0004" not in html and "F0005" not in html
+    assert "axle bearing temp c mean 7d = 88.50" in html
+
+
+def test_recurring_faults_follow_the_rule_at_the_window_edge(tmp_path):
+    from railpm.review.data import recurring_faults
+
+    def fault(i, vehicle, code, day):
+        meta = contracts.FAULT_CODE_BY_CODE[code]
+        return {"event_id": f"E{i}", "vehicle_number": vehicle, "vehicle_type": "EMU", "depot": "DEP-WEST", "ts": at(day),
+                "fault_code": code, "subsystem": meta.subsystem, "grade": meta.typical_grade, "description": None}
+
+    rows = [fault(0, "EMU-0001", "DR-110", 0), fault(1, "EMU-0001", "DR-110", 15), fault(2, "EMU-0001", "DR-110", 30),
+            fault(3, "EMU-0002", "DR-110", 0), fault(4, "EMU-0002", "DR-110", 15), fault(5, "EMU-0002", "DR-110", 30.5),
+            *(fault(6 + k, "EMU-0003", "CF-190", 80 * k) for k in range(4))]
+    write_day_partitioned(tmp_path, contracts.FAULTS, rows, "faults")
+    found = recurring_faults(tmp_path)
+    assert [(r.vehicle_number, r.fault_code, r.occurrences) for r in found.itertuples()] == [
+        ("EMU-0003", "A/B", 4), ("EMU-0001", "DR-110", 3)]
+
+
+def test_normal_band_is_robust_to_the_drift_it_is_read_against():
+    import pandas as pd
+
+    from railpm.review.plots import normal_band
+
+    healthy = np.r_[np.full(30, 50.0) + np.tile([-1.0, 1.0], 15), np.linspace(50, 90, 30)]
+    low, high = normal_band(pd.DataFrame({"x__mean": healthy}), "x", baseline_days=60)
+    assert low < 50 < high and high < 60, (low, high)
+    assert normal_band(pd.DataFrame({"x__mean": [1.0, 2.0]}), "x") is None
+
+
+# --------------------------------------------------------------------------------------------------
+# Feedback: stored through railpm.feedback, refused when malformed, never rendered as markup
+# --------------------------------------------------------------------------------------------------
+
+def feedback_files(settings: Settings) -> list[Path]:
+    folder = settings.lake_dir / "feedback"
+    return sorted(folder.rglob("*.parquet")) if folder.exists() else []
+
+
+GOOD_DECISION = {"kind": "dismiss", "vehicle_number": "EMU-0001", "component": "wheelset", "recorded_by": "A. Engineer",
+                 "scored_day": SCORED_DAY.isoformat(), "model_version": "3", "reason": "bearing replaced last week"}
+
+
+@pytest.fixture
+def client(fleet_settings):
+    from fastapi.testclient import TestClient
+
+    from railpm.review.app import create_app
+
+    with TestClient(create_app(fleet_settings), base_url="http://127.0.0.1:8050") as test_client:
+        yield test_client
+
+
+def test_a_form_post_is_stored_append_only_and_shown_on_the_vehicle_page(client, fleet_settings):
+    from railpm.feedback import feedback_dir_of, read_feedback
+
+    response = client.post("/feedback", data=GOOD_DECISION, follow_redirects=False)
+    assert response.status_code == 303, response.text
+    assert response.headers["location"].startswith("/vehicles/EMU-0001?recorded=")
+    finding = {"kind": "finding", "vehicle_number": "EMU-0001", "component": "wheelset", "recorded_by": "B. Fitter",
+               "scored_day": SCORED_DAY.isoformat(), "model_version": "3", "finding": "component_worn",
+               "inspected_on": (SCORED_DAY + timedelta(days=2)).isoformat(), "reason": ""}
+    assert client.post("/feedback", data=finding, follow_redirects=False).status_code == 303
+    assert len(feedback_files(fleet_settings)) >= 1
+    stored = read_feedback(feedback_dir_of(fleet_settings.lake_dir))
+    assert sorted(stored["kind"]) == ["dismiss", "finding"]
+    assert set(stored["recorded_by"]) == {"A. Engineer", "B. Fitter"}
+    assert stored.loc[stored["kind"] == "finding", "finding"].item() == "component_worn"
+    page = client.get(response.headers["location"]).text
+    assert "Feedback recorded" in page and "bearing replaced last week" in page and "B. Fitter" in page
+    trail = client.get("/feedback").text
+    assert "A. Engineer" in trail
+    trace = trail[trail.index('id="trace"'):trail.index('id="entries"')]
+    row = re.search(r"<tr>(?:(?!</tr>).)*EMU-0001(?:(?!</tr>).)*wheelset(?:(?!</tr>).)*</tr>", trace, re.S).group(0)
+    cells = re.findall(r"<td[^>]*>(?:<a [^>]*>)?([^<]*)", row)
+    assert cells[:3] == [SCORED_DAY.isoformat(), "EMU-0001", "wheelset"]
+    assert {"dismiss", "A. Engineer", "bearing replaced last week", "component_worn", "B. Fitter", "open"} <= set(cells)
+
+
+def test_the_json_endpoint_answers_201_with_the_stored_entry(client, fleet_settings):
+    response = client.post("/api/feedback", json={**GOOD_DECISION, "kind": "confirm", "reason": None})
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["feedback_id"] and body["kind"] == "confirm" and body["vehicle_number"] == "EMU-0001"
+
+
+@pytest.mark.parametrize("field, value", [
+    ("reason", "<script>alert('x')</script>"),
+    ("reason", "see <img src=x onerror=alert(1)>"),
+    ("recorded_by", "<b>boss</b>"),
+    ("reason", "javascript:alert(1)"),
+    ("reason", "&lt;script&gt;"),
+])
+def test_markup_in_feedback_is_refused_and_nothing_is_stored(client, fleet_settings, field, value):
+    api = client.post("/api/feedback", json={**GOOD_DECISION, field: value})
+    assert api.status_code == 422 and "plain text" in " ".join(api.json()["detail"])
+    assert value not in api.text, "the refused value is not echoed back"
+    assert feedback_files(fleet_settings) == []
+
+
+def test_a_refused_form_shows_the_page_again_with_the_problem(client, fleet_settings):
+    value = "<script>alert('x')</script>"
+    form = client.post("/feedback", data={**GOOD_DECISION, "reason": value}, follow_redirects=False)
+    assert form.status_code == 422 and "Feedback not recorded: reason: must be plain text" in form.text
+    assert value not in form.text and 'name="decision-wheelset"' in form.text
+    assert feedback_files(fleet_settings) == []
+
+
+def test_markup_already_in_the_lake_is_rendered_escaped(fleet_settings):
+    from fastapi.testclient import TestClient
+
+    from railpm.review.app import create_app
+
+    meta = contracts.FAULT_CODE_BY_CODE["DR-110"]
+    write_day_partitioned(fleet_settings.lake_dir, contracts.FAULTS, [{
+        "event_id": "F-XSS", "vehicle_number": "EMU-0001", "vehicle_type": "EMU", "depot": "DEP-NORTH", "ts": at(20.5),
+        "fault_code": "DR-110", "subsystem": meta.subsystem, "grade": "C", "description": "<script>alert('lake')</script>",
+    }], "faults-xss")
+    with TestClient(create_app(fleet_settings)) as test_client:
+        html = test_client.get("/vehicles/EMU-0001").text
+    assert "F-XSS" in html
+    assert "<script>alert('lake')</script>" not in html
+    assert "&lt;script&gt;alert(&#39;lake&#39;)&lt;/script&gt;" in html
+
+
+def test_oversized_bodies_are_refused_before_they_are_read(client, fleet_settings):
+    from railpm.review.app import MAX_BODY_BYTES
+
+    big = {**GOOD_DECISION, "reason": "x" * (MAX_BODY_BYTES + 10)}
+    assert client.post("/api/feedback", json=big).status_code == 413
+    assert client.post("/feedback", data=big).status_code == 413
+
+    def chunks():  # no Content-Length: the limit is enforced while the body streams in
+        for _ in range(MAX_BODY_BYTES // 1000 + 2):
+            yield b"{" + b" " * 1000
+
+    streamed = client.post("/api/feedback", content=chunks(), headers={"content-type": "application/json"})
+    assert streamed.status_code == 413
+    long_reason = client.post("/api/feedback", json={**GOOD_DECISION, "reason": "y" * 501})
+    assert long_reason.status_code == 422 and "reason" in long_reason.text
+    assert feedback_files(fleet_settings) == []
+
+
+@pytest.mark.parametrize("change, status, message", [
+    ({"kind": "praise"}, 422, "kind"),
+    ({"component": "flux_capacitor"}, 422, "component"),
+    ({"vehicle_number": "EMU-9999"}, 422, "'EMU-9999': not in the vehicle registry"),
+    ({"vehicle_number": "WAGON-0001", "component": "doors"}, 422, "not a component of WAGON vehicles"),
+    ({"reason": None}, 422, "dismissing needs a reason"),
+    ({"recorded_by": None}, 422, "recorded_by"),
+    ({"scored_day": "yesterday"}, 422, "scored_day"),
+    ({"scored_day": "2025-01-05"}, 422, "no prediction for EMU-0001/wheelset on that day"),
+    ({"model_version": "7"}, 422, "was made by 3"),
+    ({"finding": "replaced"}, 422, "carries no finding"),
+    ({"surprise": 1}, 422, "surprise"),
+    ({"vehicle_number": "../../etc/passwd"}, 422, "vehicle_number"),
+])
+def test_malformed_entries_are_refused_with_a_message_naming_the_problem(client, fleet_settings, change, status, message):
+    payload = {k: v for k, v in {**GOOD_DECISION, **change}.items() if v is not None}
+    response = client.post("/api/feedback", json=payload)
+    assert response.status_code == status, response.text
+    assert message in " ".join(response.json()["detail"])
+    assert feedback_files(fleet_settings) == []
+
+
+def test_unparsable_and_cross_site_requests_are_refused(client, fleet_settings):
+    bad_json = client.post("/api/feedback", content=b'{"kind": "confirm",', headers={"content-type": "application/json"})
+    assert bad_json.status_code == 400 and "malformed JSON" in bad_json.json()["detail"][0]
+    assert client.post("/api/feedback", json=[GOOD_DECISION]).status_code == 422
+    assert client.post("/api/feedback", content=b"kind=confirm", headers={"content-type": "text/plain"}).status_code == 415
+    assert client.post("/feedback", json=GOOD_DECISION).status_code == 415
+    repeated = client.post("/feedback", content=b"kind=confirm&kind=dismiss&vehicle_number=EMU-0001",
+                           headers={"content-type": "application/x-www-form-urlencoded"})
+    assert repeated.status_code == 400
+    foreign = client.post("/feedback", data=GOOD_DECISION, headers={"origin": "http://evil.example"}, follow_redirects=False)
+    assert foreign.status_code == 403
+    assert client.post("/api/feedback", json=GOOD_DECISION, headers={"origin": "http://evil.example"}).status_code == 403
+    assert feedback_files(fleet_settings) == []
+    same_site = client.post("/feedback", data=GOOD_DECISION, headers={"origin": "http://127.0.0.1:8050"}, follow_redirects=False)
+    assert same_site.status_code == 303
