@@ -435,11 +435,11 @@ def _daily_normalised_signals(telemetry: pd.DataFrame, vehicles: pd.DataFrame) -
 def _windows(failures: pd.DataFrame, days_before: int) -> pd.DataFrame:
     """One row per failure and day in the `days_before` days before it (failure day excluded)."""
     rows = []
-    for f in failures.itertuples():
+    for failure, f in enumerate(failures.itertuples()):
         failed_day = f.failed_at.tz_convert("UTC").floor("D").tz_localize(None)
         for k in range(1, days_before + 1):
-            rows.append((f.vehicle_number, f.component, failed_day - pd.Timedelta(days=k), f.announced))
-    return pd.DataFrame(rows, columns=["vehicle_number", "component", "day", "announced"])
+            rows.append((failure, f.vehicle_number, f.component, failed_day - pd.Timedelta(days=k), f.announced))
+    return pd.DataFrame(rows, columns=["failure", "vehicle_number", "component", "day", "announced"])
 
 
 def test_condition_signals_drift_before_announced_failures_only(signal_fleet):
@@ -463,16 +463,18 @@ def test_condition_signals_drift_before_announced_failures_only(signal_fleet):
         baseline_values.append(signed(component, fitted[mask]))
         for announced in (True, False):
             days = before[(before["component"] == component) & (before["announced"] == announced)]
-            hit = fitted.merge(days[["vehicle_number", "day"]], on=["vehicle_number", "day"])
-            window_values[announced].append(signed(component, hit))
+            hit = fitted.merge(days[["failure", "vehicle_number", "day"]], on=["vehicle_number", "day"])
+            hit[signal.column] = signed(component, hit)
+            window_values[announced].append(hit.groupby("failure")[signal.column].mean().to_numpy())
     baseline = np.concatenate(baseline_values)
+    # One value per failure (its week's mean): the days of one week are not independent samples.
     announced, silent = np.concatenate(window_values[True]), np.concatenate(window_values[False])
-    assert len(announced) > 200 and len(silent) > 40
+    assert len(announced) > 40 and len(silent) > 10
 
     assert mannwhitneyu(announced, baseline, alternative="greater").pvalue < 0.01
     assert np.median(announced) - np.median(baseline) > 1.0, "announced failures drift by more than one sd"
     assert mannwhitneyu(silent, baseline, alternative="greater").pvalue > 0.01, "silent failures give no warning"
-    assert abs(np.median(silent) - np.median(baseline)) < 0.25
+    assert abs(np.median(silent) - np.median(baseline)) < 0.5
 
 
 def _drift_direction(column: str) -> float:

@@ -64,7 +64,7 @@ def spoil(
     protected: np.ndarray | None = None,
 ) -> SpoiltFile:
     """Spoil one landing file's records; ``frame`` must be clean and in its natural order."""
-    frame = frame.reset_index(drop=True).copy()
+    frame = frame.reset_index(drop=True)  # a new frame: the caller's stays clean
     n = len(frame)
     taken = np.zeros(n, dtype=bool)
     guarded = np.zeros(n, dtype=bool) if protected is None else np.asarray(protected, dtype=bool)
@@ -84,9 +84,8 @@ def spoil(
         return chosen
 
     if signal_columns:
-        values = frame[signal_columns].to_numpy()
         for row in pick("dropout", ~guarded):
-            present = np.flatnonzero(~np.isnan(values[row]))
+            present = np.flatnonzero(frame.loc[row, signal_columns].notna().to_numpy())
             column = signal_columns[int(rng.choice(present))]
             frame.at[row, column] = np.nan
             dirty.append((row, "dropout", column))

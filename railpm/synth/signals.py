@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.signal import lfilter
 
 from railpm import contracts
 from railpm.synth.profiles import Operation
@@ -47,6 +48,20 @@ FLANGE_WEAR_MM = 9.0
 FLANGE_WEAR_USAGE = 900_000.0
 """Flange thickness falls from new towards new - 9 mm as the wheelset's usage grows (reprofiling resets it)."""
 FLANGE_NOISE_MM = 0.05
+
+
+WANDER_SHARE = 0.6
+"""Sd of the slow wander (unmodelled context: track, weather, sensor ageing) relative to the hourly noise."""
+WANDER_HOURS = 120.0
+"""Its time constant: it lasts days, so it does not average out within a day as the hourly noise does."""
+
+
+def wander(hours: int, sd: float, rng: np.random.Generator) -> np.ndarray:
+    """A stationary AR(1) process with the given sd and time constant: slow, healthy variation."""
+    phi = np.exp(-1.0 / WANDER_HOURS)
+    innovations = rng.normal(0.0, sd * np.sqrt(1 - phi**2), hours)
+    innovations[0] = rng.normal(0.0, sd)
+    return lfilter([1.0], [1.0, -phi], innovations)
 
 
 def baseline(model: SignalModel, operation: Operation) -> np.ndarray:
@@ -89,6 +104,7 @@ def condition_signals(
             model = SIGNAL_MODELS[signal.column]
             offset = rng.normal(0, model.noise * 0.5)  # sensor calibration differs a little per vehicle
             values = baseline(model, operation) + offset + rng.normal(0, model.noise, hours)
+            values += wander(hours, model.noise * WANDER_SHARE, rng)
             values += model.drift_at_failure * history.drift
         out[signal.column] = np.round(clip_with_noise(values, signal.min, signal.max, rng), 3)
     return out

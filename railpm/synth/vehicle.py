@@ -154,7 +154,7 @@ def _work_orders(vehicle, inspections, histories, failures, repair_closed, odome
             if life.ends_in != "preventive":
                 continue
             i = life.inspection
-            opened = int(inspections.opened_s[i]) + int(rng.integers(10 * 60, 40 * 60))
+            opened = int(inspections.opened_s[i]) + int(rng.integers(5 * 60, 30 * 60))  # same night, same day
             closed = max(opened + 1800, int(inspections.closed_s[i]))
             rows.append((component, "preventive_replacement", None, int(inspections.level[i]), opened, closed))
     for (component, life), closed in zip(failures, repair_closed, strict=True):

@@ -145,7 +145,7 @@ def schedule_inspections(vehicle: Vehicle, daily_km: np.ndarray, age_days: int, 
         for i in range(top + 1):
             since_days[i], since_km[i] = 0.0, 0.0
         level = levels[top].level
-        opened = day * 86_400 + 23 * SECONDS_PER_HOUR + int(rng.integers(0, 45 * 60))
+        opened = day * 86_400 + 23 * SECONDS_PER_HOUR + int(rng.integers(0, 25 * 60))  # once service ends
         low, high = INSPECTION_HOURS[level]
         duration_h = rng.uniform(low, high)
         out_level.append(level)
