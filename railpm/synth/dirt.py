@@ -18,12 +18,24 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from railpm import contracts
 from railpm.config import DirtRates
 
 DIRT_KINDS = tuple(DirtRates.model_fields)
-MANIFEST_COLUMNS = ["feed", "kind", "file", "row", "column", "key"]
+MANIFEST_SCHEMA = pa.schema(
+    [
+        pa.field("feed", pa.string(), nullable=False),
+        pa.field("kind", pa.string(), nullable=False),
+        pa.field("file", pa.string(), nullable=False),
+        pa.field("row", pa.int64(), nullable=False),
+        pa.field("column", pa.string()),
+        pa.field("key", pa.string(), nullable=False),
+    ]
+)
+"""truth/dirt.parquet: one row per spoilt record; ``row`` is 1-based within ``file`` (relative to landing/)."""
+MANIFEST_COLUMNS = MANIFEST_SCHEMA.names
 SPOILING = ("dropout", "wrong_unit", "unknown_vehicle", "malformed")
 """Kinds that make a record fail a rule (quarantined); the others are accepted after ordering/deduplication."""
 STUCK_HOURS = (6, 48)

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from railpm import contracts
 from railpm.config import FleetSettings
@@ -148,8 +150,7 @@ def generate_fleet(
     landing.write_parquet(failure_truth, contracts.FAILURES, truth_dir / "failures.parquet")
     manifest = pd.DataFrame(writer.manifest, columns=dirt.MANIFEST_COLUMNS)
     manifest = manifest.sort_values(["feed", "file", "row"], kind="stable").reset_index(drop=True)
-    manifest["row"] = manifest["row"].astype("int64")
-    manifest.to_parquet(truth_dir / "dirt.parquet", index=False)
+    pq.write_table(pa.Table.from_pandas(manifest, schema=dirt.MANIFEST_SCHEMA, preserve_index=False), truth_dir / "dirt.parquet")
 
     summary = FleetSummary(
         vehicles=len(registry),

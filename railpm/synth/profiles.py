@@ -129,7 +129,6 @@ class Operation:
     speed_kmh: np.ndarray
     load_pct: np.ndarray
     ambient_c: np.ndarray
-    in_workshop: np.ndarray
 
 
 def plan_daily_km(vehicle: Vehicle, start: date, days: int, rng: np.random.Generator) -> np.ndarray:
@@ -178,13 +177,11 @@ def hourly_operation(
         load = np.broadcast_to(payload, (days, HOURS_PER_DAY)).copy()
     load[workshop_days] = 0.0
 
-    in_workshop = np.repeat(workshop_days, HOURS_PER_DAY)
     return Operation(
         km=km.ravel(),
         speed_kmh=km.ravel().copy(),
         load_pct=np.clip(load.ravel(), 0, 150),
         ambient_c=ambient_c + rng.normal(0, 0.4, days * HOURS_PER_DAY),
-        in_workshop=in_workshop,
     )
 
 
@@ -193,4 +190,3 @@ def park(operation: Operation, start_hour: int, end_hour: int) -> None:
     operation.km[start_hour:end_hour] = 0.0
     operation.speed_kmh[start_hour:end_hour] = 0.0
     operation.load_pct[start_hour:end_hour] = 0.0
-    operation.in_workshop[start_hour:end_hour] = True

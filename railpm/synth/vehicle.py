@@ -57,7 +57,7 @@ def simulate_vehicle(
     for component in vehicle.components:
         model = wear.WEAR_MODELS[component]
         usage = wear.hourly_usage(model, vehicle.vehicle_type, operation.km, operation.load_pct)
-        histories[component] = wear.simulate_component(component, vehicle.vehicle_type, usage, inspections, rng)
+        histories[component] = wear.simulate_component(component, usage, inspections, rng)
 
     failures = [(c, life) for c, h in histories.items() for life in h.lives if life.ends_in == "failure"]
     failures.sort(key=lambda item: item[1].failed_s)

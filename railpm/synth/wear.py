@@ -210,7 +210,6 @@ def _draw_life(model: WearModel, rng: np.random.Generator) -> tuple[float, float
 
 def simulate_component(
     component: str,
-    vehicle_type: str,
     usage: np.ndarray,
     inspections: Inspections,
     rng: np.random.Generator,
