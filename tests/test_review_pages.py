@@ -103,6 +103,16 @@ def write_review_fleet(settings: Settings, *, predictions: bool = True) -> None:
     ]
     write_day_partitioned(lake, contracts.WORK_ORDERS, work_orders, "work_orders-2025-01")
 
+    (lake / "parts").mkdir(parents=True)
+    (lake / "stock").mkdir(parents=True)
+    types = sorted({t for _, t, _ in FLEET})
+    parts = [{"part_number": f"P-{c.upper()}-{t}", "component": c, "vehicle_type": t, "description": f"{c} for {t}",
+              "unit_cost_eur": 1000.0 + 100 * i, "lead_time_days": 30, "stock_category": "fault-driven"}
+             for t in types for i, c in enumerate(contracts.VEHICLE_TYPE_COMPONENTS[t])]
+    pq.write_table(contract_table(contracts.PARTS, parts), lake / "parts" / "parts.parquet")
+    stock = [{"depot": d, "part_number": p["part_number"], "on_hand": 1, "as_of": START} for d in contracts.DEPOTS for p in parts]
+    pq.write_table(contract_table(contracts.STOCK, stock), lake / "stock" / "stock.parquet")
+
     if predictions:
         settings.predictions_dir.mkdir(parents=True)
         for day in (SCORED_DAY - timedelta(days=1), SCORED_DAY):
@@ -158,9 +168,12 @@ def fleet_settings(settings: Settings) -> Settings:
 
 @pytest.fixture(scope="module")
 def shared_fleet(tmp_path_factory) -> Settings:
-    """One tiny fleet for the read-only tests of this module (rendering figures is the slow part)."""
+    """One tiny fleet with its real plans, for the read-only tests of this module (figures are the slow part)."""
+    from railpm.planning.run import run_plan
+
     settings = Settings(data_root=tmp_path_factory.mktemp("review") / "data")
     write_review_fleet(settings)
+    run_plan(settings)
     return settings
 
 
@@ -268,6 +281,19 @@ def test_vehicle_page_shows_only_that_vehicles_history(crawled):
     assert {"F0000", "F0001", "F0002", "F0003", "WO-1", "WO-2"} <= set(re.findall(r"\b(F\d{4}|WO-\d)\b", html))
     assert "F0004" not in html and "F0005" not in html
     assert "axle bearing temp c mean 7d = 88.50" in html
+
+
+def test_plan_pages_show_the_latest_plan_and_link_its_vehicles(crawled, shared_fleet):
+    import pandas as pd
+
+    plan = pd.read_parquet(next(shared_fleet.plans_dir.glob("*/inspection_plan.parquet")))
+    html = crawled["/plans/inspections"]
+    assert SCORED_DAY.isoformat() in html and "Depot slots used per day" in html
+    for vehicle in set(plan["vehicle_number"]):
+        assert f'href="/vehicles/{vehicle}"' in html
+    assert html.count("<tr>") - 2 >= len(plan), "every planned row is listed"
+    spares = crawled["/plans/spares"]
+    assert "Stock per depot and part" in spares and "P-WHEELSET-EMU" in spares and "Pooling stock between depots" in spares
 
 
 def test_recurring_faults_follow_the_rule_at_the_window_edge(tmp_path):

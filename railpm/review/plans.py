@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 import pandas as pd
 
+from railpm import contracts
 from railpm.config import Settings
 from railpm.review.data import HINTS, LayerMissing
 
@@ -70,7 +72,13 @@ def read_inspection_plan(settings: Settings) -> PlanView:
     levels = sorted(settings.plan.planned_levels)
 
     slots = plan[plan["uses_slot"].astype(bool)] if "uses_slot" in plan.columns else plan.iloc[0:0]
-    load = slots.groupby(["depot", "day"]).size().rename("planned").reset_index()
+    first = pd.Timestamp(summary.get("first_day") or plan["day"].min()).date()
+    window = int(summary.get("window_days") or settings.plan.window_days)
+    days = [first + timedelta(days=k) for k in range(window)]
+    depots = list(dict.fromkeys([*contracts.DEPOTS, *slots["depot"]]))
+    used = slots.assign(day=pd.to_datetime(slots["day"]).dt.date).groupby(["depot", "day"]).size()
+    load = pd.DataFrame([(d, k) for d in depots for k in days], columns=["depot", "day"])
+    load["planned"] = [int(used.get((d, k), 0)) for d, k in zip(load["depot"], load["day"])]
     load["capacity"] = load["depot"].map(lambda depot: sum(capacity.slots(depot, level) for level in levels))
     by_level = slots.groupby(["depot", "day", "maintenance_level"]).size().rename("planned").reset_index()
     by_level["slots"] = [capacity.slots(d, int(lv)) for d, lv in zip(by_level["depot"], by_level["maintenance_level"])]

@@ -190,22 +190,27 @@ def metric_comparison(table: pd.DataFrame, metric: str) -> str:
 
 
 def depot_load(load: pd.DataFrame) -> str:
-    """Inspections planned per depot and day against the depot's capacity."""
-    depots = sorted(load["depot"].unique())
-    fig = _figure(10, 1.0 + 1.3 * len(depots))
-    for i, depot in enumerate(depots):
-        ax = fig.add_subplot(len(depots), 1, i + 1)
-        rows = load[load["depot"] == depot].sort_values("day")
-        days = pd.to_datetime(rows["day"])
-        ax.bar(days, rows["planned"], color="#4393c3", label="planned inspections")
-        if "capacity" in rows and rows["capacity"].notna().any():
-            ax.step(days, rows["capacity"], where="mid", color=LIMIT, ls="--", lw=1, label="capacity")
-        ax.set_ylabel(depot, fontsize=8)
+    """Slots used per depot and day of the plan window (bars) against the depot's slots per day (dashes)."""
+    depots = list(dict.fromkeys(load["depot"]))
+    days = sorted(load["day"].unique())
+    labels = [pd.Timestamp(d).strftime("%a %d %b") for d in days]
+    height = 0.6 + 1.15 * len(depots)
+    fig = _figure(10, height, constrained=False)
+    fig.subplots_adjust(left=0.1, right=0.99, bottom=0.75 / height, top=1 - 0.35 / height, hspace=0.25)
+    axes = fig.subplots(len(depots), 1, sharex=True, squeeze=False).ravel()
+    top = max(float(load["capacity"].max()), float(load["planned"].max()), 1.0) * 1.15
+    for ax, depot in zip(axes, depots):
+        rows = load[load["depot"] == depot].set_index("day").reindex(days)
+        x = np.arange(len(days))
+        ax.bar(x, rows["planned"].fillna(0), color="#4393c3", label="slots used")
+        ax.step(np.r_[x - 0.5, x[-1] + 0.5], np.r_[rows["capacity"].to_numpy(), rows["capacity"].to_numpy()[-1:]],
+                where="post", color=LIMIT, ls="--", lw=1, label="slots per day")
+        ax.set_ylim(0, top)
+        ax.set_ylabel(depot.replace("DEP-", ""), fontsize=8)
         ax.tick_params(labelsize=7.5)
-        ax.xaxis.set_major_formatter(matplotlib.dates.ConciseDateFormatter(ax.xaxis.get_major_locator()))
-        if i == 0:
-            ax.legend(fontsize=7.5, frameon=False, loc="upper right")
-            ax.set_title("Inspections per depot and day against capacity", fontsize=10, loc="left")
+    axes[0].legend(fontsize=7.5, frameon=False, loc="upper right", ncols=2)
+    axes[0].set_title("Depot slots used per day of the plan window, against capacity", fontsize=10, loc="left")
+    axes[-1].set_xticks(np.arange(len(days)), labels, rotation=45, ha="right")
     return to_svg(fig, "depot load")
 
 

@@ -14,7 +14,6 @@ import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
 from railpm.config import Settings
@@ -43,11 +42,13 @@ def page_count(settings: Settings) -> int:
         return len(SITE_PAGES)
 
 
-def build_report(settings: Settings, progress: Callable[[int], None] | None = None,
-                 generated_at: datetime | None = None) -> ReportResult:
-    """Write the static report under ``settings.reports_dir``; ``progress(n)`` is told of each page written."""
+def build_report(settings: Settings, progress: Callable[[int], None] | None = None) -> ReportResult:
+    """Write the static report under ``settings.reports_dir``; ``progress(n)`` is told of each page written.
+
+    The pages are a function of the data only (no wall-clock stamp), so rebuilding on the same data gives
+    the same files.
+    """
     started = time.perf_counter()
-    stamp = (generated_at or datetime.now(timezone.utc)).strftime("%Y-%m-%d %H:%M UTC")
     env = pages.environment()
     review = pages.ReviewData(settings)
     review.prefetch_fleet()
@@ -64,7 +65,7 @@ def build_report(settings: Settings, progress: Callable[[int], None] | None = No
     written = 0
     top = pages.Site(static=True, depth=0)
     for name in SITE_PAGES:
-        html = pages.render(env, builders[name](review), top, current=name, generated_at=stamp)
+        html = pages.render(env, builders[name](review), top, current=name)
         (staging / pages.PAGES[name][2]).write_text(html, encoding="utf-8")
         written += 1
         if progress:
@@ -77,7 +78,7 @@ def build_report(settings: Settings, progress: Callable[[int], None] | None = No
     down = pages.Site(static=True, depth=1)
     for vehicle_number in vehicle_numbers:
         page = pages.vehicle_page(review, vehicle_number)
-        html = pages.render(env, page, down, current="vehicles", generated_at=stamp)
+        html = pages.render(env, page, down, current="vehicles")
         (staging / "vehicles" / f"{pages.file_slug(vehicle_number)}.html").write_text(html, encoding="utf-8")
         written += 1
         if progress:
