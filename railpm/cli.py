@@ -306,5 +306,122 @@ def _is_blank(value) -> bool:
     return value is None or (not isinstance(value, str) and bool(pd.isna(value)))
 
 
+# --------------------------------------------------------------------------------------------------
+# Failure models: backtest, train (MLflow), score
+# --------------------------------------------------------------------------------------------------
+
+MaxIter = Annotated[Optional[int], typer.Option("--max-iter", min=10, help="Boosting iterations of the classifier (default: 250).")]
+
+
+def _model_params(max_iter: int | None, shuffle_labels: bool = False):
+    from railpm.models.pipeline import ModelParams
+
+    overrides = {"max_iter": max_iter, "shuffle_training_labels": shuffle_labels or None}
+    return ModelParams(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def _print_backtest(backtest, title: str) -> None:
+    import math
+
+    from rich.table import Table
+
+    from railpm.models.backtest import METHODS, comparison_table
+
+    shown = ("pr_auc", "precision_at_capacity", "recall_at_capacity", "expected_cost", "warned_7d",
+             "false_alarms_per_1000_vehicle_days")
+    wide = comparison_table(backtest, shown)
+    table = Table(title=title)
+    table.add_column("component")
+    for metric in shown:
+        table.add_column(f"{metric}\n" + " / ".join(METHODS), justify="right")
+    for component, row in wide.iterrows():
+        cells = []
+        for metric in shown:
+            values = [row[(metric, m)] for m in METHODS]
+            fmt = "{:,.0f}" if metric == "expected_cost" else "{:.3f}"
+            cells.append(" / ".join("-" if math.isnan(v) else fmt.format(v) for v in values))
+        table.add_row(str(component), *cells)
+    console.print(table)
+    life = backtest.life
+    console.print(f"remaining-life interval coverage (censoring-aware, per fold): "
+                  f"{', '.join(f'{v:.2f}' for v in life['censored_aware'])}")
+
+
+def _fold_progress(bar, task):
+    def advance(fold) -> None:
+        bar.update(task, advance=1, description=f"backtest fold {fold.number} (test {fold.test_start:%Y-%m-%d}..)")
+
+    return advance
+
+
+@app.command()
+@reports_errors
+def backtest(data_root: DataRoot = None, max_iter: MaxIter = None) -> None:
+    """Backtest the failure model against the schedule and an age/usage model on rolling-origin folds (no MLflow)."""
+    from rich.progress import Progress
+
+    from railpm.models.tasks import backtest_fleet
+
+    settings = settings_from(data_root)
+    with Progress(console=console) as bar:
+        task = bar.add_task("backtest", total=settings.model.backtest_folds)
+        result = backtest_fleet(settings, _model_params(max_iter), progress=_fold_progress(bar, task))
+    _print_backtest(result, "backtest: mean over folds (model / age-usage / schedule)")
+
+
+@app.command()
+@reports_errors
+def train(
+    data_root: DataRoot = None,
+    max_iter: MaxIter = None,
+    shuffle_labels: Annotated[bool, typer.Option(
+        "--shuffle-labels", help="Y-randomisation control: train on permuted labels (evaluation labels untouched);"
+        " such a model must not pass the champion gate.")] = False,
+) -> None:
+    """Backtest, train and register the failure model in MLflow; alias champion only if it passes the gate."""
+    from rich.progress import Progress
+
+    from railpm.models.tasks import train_fleet
+
+    settings = settings_from(data_root)
+    with Progress(console=console) as bar:
+        task = bar.add_task("backtest", total=settings.model.backtest_folds)
+        result = train_fleet(settings, _model_params(max_iter, shuffle_labels), progress=_fold_progress(bar, task))
+    _print_backtest(result.backtest, "backtest: mean over folds (model / age-usage / schedule)")
+    console.print(f"registered [bold]{settings.model.registered_model_name}[/] version {result.model_version} "
+                  f"as [bold]{result.decision.alias}[/]: {result.decision.reason}")
+    console.print(f"MLflow run {result.run_id} in {settings.tracking_uri} ({result.seconds:.0f} s, backtest "
+                  f"{result.backtest_seconds:.0f} s); browse with: mlflow ui --backend-store-uri {settings.tracking_uri}")
+
+
+@app.command()
+@reports_errors
+def score(
+    day: Annotated[Optional[datetime], typer.Option("--day", formats=["%Y-%m-%d"], help="Day of records to score (default: the latest).")] = None,
+    data_root: DataRoot = None,
+) -> None:
+    """Score one day's component records with the champion model; write predictions/predictions-<day>.parquet."""
+    from rich.table import Table
+
+    from railpm.models.score import read_predictions
+    from railpm.models.tasks import score_fleet
+
+    settings = settings_from(data_root)
+    with console.status("scoring with the champion"):
+        result = score_fleet(settings, day)
+    console.print(f"scored {result.rows} vehicle-components of {result.day:%Y-%m-%d} with version {result.model_version}"
+                  f" in {result.seconds:.1f} s: {result.alerts} alerts -> {result.path}")
+    scored = read_predictions(settings.predictions_dir)
+    top = scored[scored["scored_day"] == result.day.date()].nlargest(10, "failure_probability")
+    table = Table(title="highest risks")
+    for column in ("vehicle_number", "component", "failure_probability", "risk_band", "alert", "remaining_life_days", "reasons"):
+        table.add_column(column)
+    for row in top.itertuples(index=False):
+        life = f"{row.remaining_life_days:.0f} ({row.remaining_life_low_days:.0f}-{row.remaining_life_high_days:.0f})"
+        table.add_row(row.vehicle_number, row.component, f"{row.failure_probability:.3f}", row.risk_band,
+                      "yes" if row.alert else "", life, row.reasons[:90])
+    console.print(table)
+
+
 def main() -> None:  # pragma: no cover - console entry point
     sys.exit(app())

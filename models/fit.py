@@ -1,0 +1,72 @@
+"""Fitting the failure classifier and the remaining-life model on the rows known at a cutoff.
+
+Used identically by every backtest fold and by the final training, so the backtest measures the recipe that
+is registered. Rows whose horizon label is unknown (censored: a preventive replacement or the end of the data
+before the horizon, without a failure) are left out of the classifier. That leaves out, above all, the worn
+components that were replaced in time, so the classifier answers "will it fail if left in service" on a
+sample slightly lighter in worn components than the fleet; the remaining-life model uses those rows as
+censored observations instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.pipeline import Pipeline
+
+from railpm.models.frames import EVENT, LABEL, TIME, model_input, numeric_feature_columns
+from railpm.models.pipeline import ModelParams, age_usage_features, build_life_pipeline, build_pipeline
+
+
+@dataclass
+class FittedModels:
+    classifier: Pipeline
+    life: Pipeline | None
+    numeric_features: list[str]
+    base_rate: float
+    training_rows: int
+
+
+def input_features(rows: pd.DataFrame, params: ModelParams) -> list[str]:
+    numeric = numeric_feature_columns(rows.columns)
+    return age_usage_features(numeric) if params.feature_set == "age_usage" else numeric
+
+
+def classifier_rows(rows: pd.DataFrame) -> pd.DataFrame:
+    return rows[rows[LABEL].notna()]
+
+
+def stride_rows(rows: pd.DataFrame, stride_days: int) -> pd.DataFrame:
+    """Every n-th day per vehicle-component: consecutive days are near copies, so fewer rows lose little."""
+    keep = (rows["day"].astype("int64") // 86_400_000_000_000) % stride_days == 0
+    return rows[keep]
+
+
+def fit_models(rows: pd.DataFrame, params: ModelParams, life_quantiles: tuple[float, float, float] | None) -> FittedModels:
+    """Fit on rows whose labels were already censored at the training cutoff (``frames.censor_at``)."""
+    numeric = input_features(rows, params)
+    if not numeric:
+        raise ValueError(f"no numeric feature for feature set {params.feature_set!r}")
+    rng = np.random.default_rng(params.random_state)
+    labelled = classifier_rows(rows)
+    y = labelled[LABEL].astype(bool).to_numpy()
+    if params.shuffle_training_labels:
+        y = rng.permutation(y)
+    if y.sum() < params.calibration_folds or (~y).sum() < params.calibration_folds:
+        raise ValueError(f"too few failures ({int(y.sum())}) in the training rows to fit and calibrate a classifier")
+    classifier = build_pipeline(params).fit(model_input(labelled, numeric), y)
+    life = None
+    if life_quantiles is not None:
+        at_risk = stride_rows(rows, params.life_row_stride_days)
+        at_risk = at_risk[at_risk[TIME] > 0]
+        target = np.column_stack([at_risk[TIME].to_numpy(float), at_risk[EVENT].fillna(False).astype(bool).to_numpy()])
+        if params.shuffle_training_labels:
+            target = target[rng.permutation(len(target))]
+        life = build_life_pipeline(params, life_quantiles).fit(model_input(at_risk, numeric), target)
+    return FittedModels(classifier, life, numeric, float(y.mean()), int(len(labelled)))
+
+
+def predict_probability(models: FittedModels, rows: pd.DataFrame) -> np.ndarray:
+    return models.classifier.predict_proba(model_input(rows, models.numeric_features))[:, 1]

@@ -1,0 +1,88 @@
+"""MLflow plumbing: the experiment, the registry aliases and the champion gate.
+
+The gate (documented in the README): a new version becomes ``champion`` only if its backtest primary metric
+(``backtest.primary_metric``: mean PR-AUC over folds and components) beats, by at least
+``Settings.model.champion_margin``,
+  1. both baselines (the fixed schedule and the age/usage model) on the same folds, and
+  2. the current champion's recipe re-measured on the same folds of the same records (its logged figure is
+     reused when it was measured on the same records and folds).
+Otherwise the version gets the alias ``challenger``. Comparing on the same folds is what makes the comparison
+fair: a champion trained on last month's records is not judged on a different test period than its rival.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+PRIMARY_METRIC = "primary_pr_auc"
+BACKTEST_KEY_TAG = "railpm.backtest_key"
+RECIPE_FILE = "recipe.json"
+RECIPE_TAG = "railpm.recipe"
+
+
+def use_tracking(tracking_uri: str, experiment_name: str, artifact_root: Path | None) -> str:
+    """Point MLflow at the store and return the experiment id, creating it with local artifacts if needed.
+
+    A SQLite store would otherwise put artifacts in ``./mlruns`` of whatever folder the process runs in.
+    """
+    mlflow.set_tracking_uri(tracking_uri)
+    experiment = mlflow.get_experiment_by_name(experiment_name)
+    if experiment is not None:
+        return experiment.experiment_id
+    location = Path(artifact_root).resolve().as_uri() if artifact_root is not None else None
+    try:
+        return mlflow.create_experiment(experiment_name, artifact_location=location)
+    except MlflowException:  # created meanwhile by a concurrent run
+        return mlflow.get_experiment_by_name(experiment_name).experiment_id
+
+
+def version_by_alias(client: MlflowClient, model_name: str, alias: str):
+    try:
+        return client.get_model_version_by_alias(model_name, alias)
+    except MlflowException:
+        return None
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    alias: str
+    reason: str
+    candidate: float
+    best_baseline: float
+    champion: float | None
+
+
+def decide(candidate: float, baselines: dict[str, float], champion: float | None, margin: float) -> GateDecision:
+    """Apply the gate rule to measured figures (pure, so it can be read and tested on its own)."""
+    best_name, best = max(baselines.items(), key=lambda kv: kv[1])
+    if not candidate >= best + margin:
+        return GateDecision(CHALLENGER, f"{candidate:.4f} does not beat the {best_name} baseline {best:.4f} by {margin}",
+                            candidate, best, champion)
+    if champion is not None and not candidate >= champion + margin:
+        return GateDecision(CHALLENGER, f"{candidate:.4f} does not beat the champion's {champion:.4f} by {margin}",
+                            candidate, best, champion)
+    against = "no champion yet" if champion is None else f"beats the champion's {champion:.4f}"
+    return GateDecision(CHAMPION, f"{candidate:.4f} beats the {best_name} baseline {best:.4f} and {against}"
+                                  f" by at least {margin}", candidate, best, champion)
+
+
+def champion_record(client: MlflowClient, model_name: str) -> tuple[object, dict, str | None, float | None] | None:
+    """The champion version, its recipe, the backtest key it was measured on and its primary metric."""
+    version = version_by_alias(client, model_name, CHAMPION)
+    if version is None:
+        return None
+    run = client.get_run(version.run_id)
+    recipe = json.loads(run.data.tags[RECIPE_TAG])
+    return version, recipe, run.data.tags.get(BACKTEST_KEY_TAG), run.data.metrics.get(PRIMARY_METRIC)
+
+
+def set_alias(client: MlflowClient, model_name: str, alias: str, version: str) -> None:
+    client.set_registered_model_alias(model_name, alias, version)
