@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
-from railpm.models.frames import EVENT, LABEL, TIME, model_input, numeric_feature_columns
+from railpm.models.frames import EVENT, LABEL, TIME, WEIGHT, model_input, numeric_feature_columns
 from railpm.models.pipeline import ModelParams, age_usage_features, build_life_pipeline, build_pipeline
 
 
@@ -38,6 +38,18 @@ def classifier_rows(rows: pd.DataFrame) -> pd.DataFrame:
     return rows[rows[LABEL].notna()]
 
 
+def weighted_rows(rows: pd.DataFrame) -> pd.DataFrame:
+    """Integer sample weights (engineers' feedback) applied as repeated rows.
+
+    Equivalent for the trees and the calibrator, and it keeps scikit-learn's histogram binning on its fast
+    unweighted path.
+    """
+    if WEIGHT not in rows.columns or rows[WEIGHT].fillna(1.0).eq(1.0).all():
+        return rows
+    repeats = np.maximum(np.rint(rows[WEIGHT].fillna(1.0).to_numpy()).astype(int), 0)
+    return rows.loc[rows.index.repeat(repeats)]
+
+
 def stride_rows(rows: pd.DataFrame, stride_days: int) -> pd.DataFrame:
     """Every n-th day per vehicle-component: consecutive days are near copies, so fewer rows lose little."""
     keep = (rows["day"].astype("int64") // 86_400_000_000_000) % stride_days == 0
@@ -50,7 +62,7 @@ def fit_models(rows: pd.DataFrame, params: ModelParams, life_quantiles: tuple[fl
     if not numeric:
         raise ValueError(f"no numeric feature for feature set {params.feature_set!r}")
     rng = np.random.default_rng(params.random_state)
-    labelled = classifier_rows(rows)
+    labelled = weighted_rows(classifier_rows(rows))
     y = labelled[LABEL].astype(bool).to_numpy()
     if params.shuffle_training_labels:
         y = rng.permutation(y)

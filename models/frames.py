@@ -22,6 +22,8 @@ LABEL = contracts.LABEL_FAILS_WITHIN_HORIZON
 TIME = contracts.LABEL_TIME_OBSERVED
 EVENT = contracts.LABEL_EVENT_OBSERVED
 DAYS_TO_FAILURE = contracts.LABEL_DAYS_TO_FAILURE
+WEIGHT = "sample_weight"
+"""Optional per-row training weight (engineers' feedback, ``railpm.feedback.training_labels``): not a feature."""
 
 
 def is_label(column: str) -> bool:
@@ -30,7 +32,7 @@ def is_label(column: str) -> bool:
 
 def numeric_feature_columns(columns) -> list[str]:
     """Every column that is neither a key, a categorical nor a label, in a stable (sorted) order."""
-    reserved = set(KEY) | set(CATEGORICAL)
+    reserved = set(KEY) | set(CATEGORICAL) | {WEIGHT}
     return sorted(c for c in columns if c not in reserved and not is_label(c) and not c.startswith("_"))
 
 
@@ -74,7 +76,7 @@ def normalise(frame: pd.DataFrame) -> pd.DataFrame:
     for c in (LABEL, EVENT):
         if c in out.columns:
             out[c] = out[c].astype("boolean")
-    for c in (TIME, DAYS_TO_FAILURE):
+    for c in (TIME, DAYS_TO_FAILURE, WEIGHT):
         if c in out.columns:
             out[c] = pd.to_numeric(out[c]).astype("float64")
     return out.sort_values(["day", "vehicle_number", "component"], kind="stable").reset_index(drop=True)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pandas as pd
 
 from railpm.config import Settings
+from railpm.feedback import feedback_dir_of, read_feedback, training_labels
 from railpm.models.backtest import Backtest, run_backtest
-from railpm.models.frames import read_component_days
+from railpm.models.frames import normalise, read_component_days
 from railpm.models.pipeline import ModelParams
 from railpm.models.score import ScoringResult, score_day
 from railpm.models.train import TrainingResult, train_and_register
@@ -24,14 +25,26 @@ def artifact_root(settings: Settings):
     return settings.data_root / "mlartifacts" if uri.startswith(("sqlite:", "file:")) or "://" not in uri else None
 
 
-def backtest_fleet(settings: Settings, params: ModelParams | None = None, progress=None) -> Backtest:
+def training_records(settings: Settings) -> pd.DataFrame:
+    """Component-day records with the engineers' feedback applied (``railpm.feedback.training_labels``).
+
+    Inspection findings of a worn or replaced component complete the censored labels before them, and
+    decisions the facts bear out weigh double; without feedback the records are used as they are.
+    """
     records = read_component_days(component_days_dir(settings))
-    return run_backtest(records, params or ModelParams(), settings.model, progress=progress)
+    entries = read_feedback(feedback_dir_of(settings.lake_dir))
+    if entries.empty:
+        return records
+    return normalise(training_labels(records, entries, horizon_days=settings.model.horizon_days))
+
+
+def backtest_fleet(settings: Settings, params: ModelParams | None = None, progress=None) -> Backtest:
+    return run_backtest(training_records(settings), params or ModelParams(), settings.model, progress=progress)
 
 
 def train_fleet(settings: Settings, params: ModelParams | None = None, progress=None) -> TrainingResult:
     path = component_days_dir(settings)
-    records = read_component_days(path)
+    records = training_records(settings)
     return train_and_register(records, params or ModelParams(), settings.model, tracking_uri=settings.tracking_uri,
                               artifact_root=artifact_root(settings), records_source=str(path.resolve()),
                               progress=progress)

@@ -20,6 +20,7 @@ from railpm.models import tracking
 from railpm.models.backtest import rolling_origin_folds
 from railpm.models.baselines import schedule_risk
 from railpm.models.explain import contributions, reasons_json
+from railpm.models.fit import weighted_rows
 from railpm.models.frames import (
     EVENT, LABEL, TIME, censor_at, check_component_days, failure_events, model_input, normalise,
     numeric_feature_columns,
@@ -254,3 +255,13 @@ def test_gate_needs_the_margin_over_both_baselines_and_the_champion():
     assert tracking.decide(0.50, baselines, 0.49, 0.02).alias == tracking.CHALLENGER
     assert tracking.decide(0.52, baselines, 0.49, 0.02).alias == tracking.CHAMPION
     assert "age_usage baseline" in tracking.decide(0.30, baselines, None, 0.02).reason
+
+
+def test_feedback_weights_become_repeated_training_rows_and_are_no_feature():
+    frame = normalise(component_days([
+        {"vehicle_number": "V1", "day": "2025-01-01", "component": "doors", "sample_weight": 2.0},
+        {"vehicle_number": "V2", "day": "2025-01-01", "component": "doors", "sample_weight": 1.0},
+    ]))
+    assert "sample_weight" not in numeric_feature_columns(frame.columns)
+    assert weighted_rows(frame)["vehicle_number"].tolist() == ["V1", "V1", "V2"]
+    assert weighted_rows(frame.drop(columns=["sample_weight"]))["vehicle_number"].tolist() == ["V1", "V2"]
