@@ -39,7 +39,7 @@ MANIFEST_COLUMNS = MANIFEST_SCHEMA.names
 SPOILING = ("dropout", "wrong_unit", "unknown_vehicle", "malformed")
 """Kinds that make a record fail a rule (quarantined); the others are accepted after ordering/deduplication."""
 STUCK_HOURS = (6, 48)
-WRONG_UNITS: dict[str, Callable[[float], float]] = {
+WRONG_UNITS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "ambient_temp_c": lambda celsius: celsius + 273.15,  # kelvin
     "wheel_flange_mm": lambda mm: mm / 25.4,  # inches
 }
@@ -96,20 +96,25 @@ def spoil(
         return chosen
 
     if signal_columns:
-        for row in pick("dropout", ~guarded):
-            present = np.flatnonzero(frame.loc[row, signal_columns].notna().to_numpy())
-            column = signal_columns[int(rng.choice(present))]
-            frame.at[row, column] = np.nan
-            dirty.append((row, "dropout", column))
-        for row in pick("wrong_unit", ~guarded):
-            column = str(rng.choice(list(WRONG_UNITS)))
-            frame.at[row, column] = round(WRONG_UNITS[column](float(frame.at[row, column])), 3)
-            dirty.append((row, "wrong_unit", column))
+        rows = pick("dropout", ~guarded)
+        present = frame[signal_columns].iloc[rows].notna().to_numpy()
+        columns = np.array([signal_columns[int(rng.choice(np.flatnonzero(p)))] for p in present], dtype=object)
+        for column in sorted(set(columns)):
+            frame.loc[rows[columns == column], column] = np.nan
+        dirty += [(int(row), "dropout", str(column)) for row, column in zip(rows, columns, strict=True)]
+
+        rows = pick("wrong_unit", ~guarded)
+        columns = rng.choice(list(WRONG_UNITS), size=len(rows))
+        for column in sorted(set(columns)):
+            chosen = rows[columns == column]
+            frame.loc[chosen, column] = np.round(WRONG_UNITS[column](frame.loc[chosen, column].to_numpy()), 3)
+        dirty += [(int(row), "wrong_unit", str(column)) for row, column in zip(rows, columns, strict=True)]
 
     if "vehicle_number" in frame:
-        for row in pick("unknown_vehicle", ~guarded):
-            frame.at[row, "vehicle_number"] = unknown_vehicle_number(frame.at[row, "vehicle_number"], rng)
-            dirty.append((row, "unknown_vehicle", None))
+        rows = pick("unknown_vehicle", ~guarded)
+        known = frame["vehicle_number"].to_numpy()[rows]
+        frame.loc[rows, "vehicle_number"] = [unknown_vehicle_number(number, rng) for number in known]
+        dirty += [(int(row), "unknown_vehicle", None) for row in rows]
 
     if text_format:
         numeric = [c.name for c in feed.columns if c.dtype in ("float64", "int64")]

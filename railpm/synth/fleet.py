@@ -102,19 +102,14 @@ def generate_fleet(
 
     registry = profiles.build_registry(fleet.vehicles, fleet.start, fleet.seed)
     parts = catalogue.build_parts(fleet.seed)
-    stock = catalogue.build_stock(parts, registry, fleet.start, fleet.seed)
-    vehicles = pd.DataFrame(
-        {
-            "vehicle_number": [v.number for v in registry],
-            "vehicle_type": [v.vehicle_type for v in registry],
-            "home_depot": [v.home_depot for v in registry],
-            "commissioning_date": [v.commissioning_date for v in registry],
-            "daily_km_mean": [v.daily_km_mean for v in registry],
-        }
-    )
-    landing.write_feed_file(vehicles, contracts.VEHICLES, landing_dir / "vehicles" / "vehicles.csv", "csv")
-    landing.write_feed_file(parts, contracts.PARTS, landing_dir / "parts" / "parts.csv", "csv")
-    landing.write_feed_file(stock, contracts.STOCK, landing_dir / "stock" / "stock.csv", "csv")
+    vehicles = _registry_frame(registry)
+    reference = [
+        (contracts.VEHICLES, vehicles),
+        (contracts.PARTS, parts),
+        (contracts.STOCK, catalogue.build_stock(parts, registry, fleet.start, fleet.seed)),
+    ]
+    for feed, frame in reference:
+        landing.write_feed_file(frame, feed, landing_dir / feed.name / f"{feed.name}.csv", "csv")
 
     part_numbers = catalogue.part_numbers(parts)
     ambient = {depot: profiles.depot_ambient(depot, fleet.start, fleet.days, fleet.seed) for depot in contracts.DEPOTS}
@@ -135,8 +130,7 @@ def generate_fleet(
                 progress(1)
         frame = telemetry_frame([v.number for v in batch], telemetry, fleet.start, fleet.days)
         writer.write(contracts.TELEMETRY, frame, f"{batch_no:04d}", fleet.telemetry_format, batch_no)
-        del frame
-        del telemetry
+        del frame, telemetry
 
     fault_log, failure_truth = _number_faults(pd.concat(faults, ignore_index=True), pd.concat(failures, ignore_index=True), fleet.start)
     work_orders = _number_work_orders(pd.concat(orders, ignore_index=True), fleet.start, fleet.days)
@@ -162,8 +156,8 @@ def generate_fleet(
         truth_dir=str(truth_dir),
         vehicles_by_type=_counts(vehicles["vehicle_type"], contracts.VEHICLE_TYPES),
         vehicles_by_depot=_counts(vehicles["home_depot"], contracts.DEPOTS),
-        records_by_feed={"vehicles": len(vehicles), "parts": len(parts), "stock": len(stock), **writer.records},
-        files_by_feed={"vehicles": 1, "parts": 1, "stock": 1, **writer.files},
+        records_by_feed={**{feed.name: len(frame) for feed, frame in reference}, **writer.records},
+        files_by_feed={**{feed.name: 1 for feed, _ in reference}, **writer.files},
         faults_by_grade=_counts(fault_log["grade"], contracts.GRADES),
         work_orders_by_action=_counts(work_orders["action"], contracts.WORK_ORDER_ACTIONS),
         work_orders_by_level=_counts(work_orders["maintenance_level"].dropna().astype(int), contracts.LEVELS),
@@ -176,6 +170,19 @@ def generate_fleet(
     )
     (truth_dir / "fleet_summary.json").write_text(summary.to_json() + "\n", encoding="utf-8")
     return summary
+
+
+def _registry_frame(registry: list[profiles.Vehicle]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "vehicle_number": [v.number for v in registry],
+            "vehicle_type": [v.vehicle_type for v in registry],
+            "home_depot": [v.home_depot for v in registry],
+            "commissioning_date": [v.commissioning_date for v in registry],
+            "daily_km_mean": [v.daily_km_mean for v in registry],
+        },
+        columns=contracts.VEHICLES.column_names,
+    )
 
 
 class _FeedWriter:
