@@ -20,9 +20,10 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
-from test_review_pages import SCORED_DAY, write_review_fleet
+from test_review_pages import SCORED_DAY, write_component_days, write_review_fleet
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -58,6 +59,7 @@ def review_server(settings, tmp_path):
     from railpm.planning.run import run_plan
 
     write_review_fleet(settings)
+    write_component_days(settings)
     run_plan(settings)
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAILPM_")}
@@ -85,9 +87,11 @@ def test_an_engineer_dismisses_a_prediction_in_a_real_browser(review_server, tmp
     from playwright.sync_api import expect, sync_playwright
 
     from railpm.feedback import feedback_dir_of, read_feedback
+    from railpm.models.tasks import training_records
 
     assert CHROMIUM.exists(), "Debian's chromium is missing: run `make install` (scripts/install-system-deps.sh)"
     url, settings = review_server
+    assert "sample_weight" not in training_records(settings).columns, "no feedback yet: records are used as they are"
     shots = tmp_path / "screenshots"
     shots.mkdir()
 
@@ -130,6 +134,14 @@ def test_an_engineer_dismisses_a_prediction_in_a_real_browser(review_server, tmp
         "dismiss", "EMU-0001", "wheelset", "R. Engineer")
     assert entry["reason"] == "wheelset turned on the lathe yesterday"
     assert entry["scored_day"] == SCORED_DAY and entry["model_version"] == "3"
+
+    # The next training set weighs the dismissal: the facts (no failure followed) bear it out.
+    training = training_records(settings)
+    judged = (training["vehicle_number"] == "EMU-0001") & (training["component"] == "wheelset") & (
+        training["day"] == pd.Timestamp(SCORED_DAY))
+    assert judged.sum() == 1
+    assert training.loc[judged, "sample_weight"].item() == 2.0
+    assert (training.loc[~judged, "sample_weight"] == 1.0).all()
 
     SHARED_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     for shot in shots.glob("*.png"):

@@ -133,6 +133,31 @@ def write_review_fleet(settings: Settings, *, predictions: bool = True) -> None:
             pq.write_table(contract_table(contracts.PREDICTIONS, rows), settings.predictions_dir / f"predictions-{day}.parquet")
 
 
+def write_component_days(settings: Settings, days: int = 3) -> None:
+    """The last ``days`` component-day records before the scored day, in the records layout (``day=`` folders).
+
+    Labels are observed and negative (no failure followed), except one censored row, so that feedback has
+    something to weigh and to complete.
+    """
+    for k in range(days):
+        day = SCORED_DAY - timedelta(days=days - 1 - k)
+        rows = []
+        for number, vehicle_type, depot in FLEET:
+            for component in contracts.VEHICLE_TYPE_COMPONENTS[vehicle_type]:
+                censored = (number, component) == ("LOCO-0001", "battery")
+                rows.append({
+                    "vehicle_number": number, "component": component, "vehicle_type": vehicle_type, "home_depot": depot,
+                    "age_days": float(5000 + k), "axle_bearing_temp_c_mean_7d": 60.0 + k,
+                    contracts.LABEL_FAILS_WITHIN_HORIZON: None if censored else False,
+                    contracts.LABEL_DAYS_TO_FAILURE: None,
+                    contracts.LABEL_TIME_OBSERVED: 5.0 if censored else 30.0,
+                    contracts.LABEL_EVENT_OBSERVED: False,
+                })
+        folder = settings.records_dir / "component_days" / f"day={day.isoformat()}"
+        folder.mkdir(parents=True, exist_ok=True)
+        pq.write_table(pa.Table.from_pylist(rows), folder / "part-00000.parquet")
+
+
 # --------------------------------------------------------------------------------------------------
 # Crawling helpers
 # --------------------------------------------------------------------------------------------------
