@@ -1,0 +1,78 @@
+"""Run records: one JSON per landing file in ``runs/``, the ledger that reconciles every record.
+
+A run record says what became of each record of its file (``rows_in = accepted + quarantined +
+duplicates_removed``), which rules rejected how many, how long each phase took, and the file's content hash,
+by which a file already ingested is recognised and skipped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from railpm.errors import RailpmError
+from railpm.ingest.landing import LandingFile
+
+
+class ReconciliationError(RailpmError):
+    """The counts of a file's records do not add up: a record would have been lost or made up."""
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def run_record_path(runs_dir: Path, feed: str, part: str) -> Path:
+    return runs_dir / f"ingest-{feed}-{part}.json"
+
+
+def read_run_record(runs_dir: Path, feed: str, part: str) -> dict | None:
+    path = run_record_path(runs_dir, feed, part)
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def write_run_record(runs_dir: Path, record: dict) -> Path:
+    path = run_record_path(runs_dir, record["feed"], record["part"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    os.replace(temporary, path)
+    return path
+
+
+def read_run_records(runs_dir: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted(Path(runs_dir).glob("ingest-*.json"))]
+
+
+def already_ingested(runs_dir: Path, landing: LandingFile, sha256: str) -> dict | None:
+    """The run record of this very content of this file, if it was ingested before."""
+    record = read_run_record(runs_dir, landing.feed, landing.part)
+    if record and record.get("sha256") == sha256 and record.get("file") == landing.relative and record.get("status") == "ingested":
+        return record
+    return None
+
+
+def check_reconciles(record: dict) -> None:
+    accounted = record["accepted"] + record["quarantined"] + record["duplicates_removed"]
+    if accounted != record["rows_in"]:
+        raise ReconciliationError(
+            f"{record['file']}: {record['rows_in']} records in, but {record['accepted']} accepted + "
+            f"{record['quarantined']} quarantined + {record['duplicates_removed']} duplicates removed = {accounted}"
+        )
+
+
+def validation_path(runs_dir: Path, feed: str, part: str) -> Path:
+    return runs_dir / "validations" / feed / f"{part}.json"
+
+
+def write_validation(runs_dir: Path, feed: str, part: str, result: dict) -> Path:
+    path = validation_path(runs_dir, feed, part)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, default=str) + "\n")
+    return path
