@@ -137,11 +137,7 @@ def create_app(settings: Settings) -> FastAPI:
     def error_page(status: int, title: str, message: str) -> HTMLResponse:
         return html("", pages.Page("error.html", title, {"message": message}), status)
 
-    for name, build in (
-        ("overview", pages.overview_page), ("vehicles", pages.vehicles_page), ("faults", pages.faults_page),
-        ("rams", pages.rams_page), ("models", pages.models_page), ("inspections", pages.inspections_page),
-        ("spares", pages.spares_page), ("feedback", pages.feedback_page),
-    ):
+    for name, build in pages.PAGE_BUILDERS.items():
         def endpoint(name=name, build=build) -> HTMLResponse:
             return html(name, build(review_data()))
 

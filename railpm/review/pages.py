@@ -11,7 +11,6 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import date
-from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import quote
 
@@ -139,17 +138,18 @@ class ReviewData:
         return data.read_telemetry_daily(self.settings.lake_dir, [vehicle_number])
 
     def prefetch_fleet(self) -> None:
-        """For the static report: the fleet's daily telemetry and latest predictions, one aggregated read each."""
+        """For the static report: what every vehicle page needs, one read each (telemetry aggregated by day)."""
         try:
             fleet = data.read_telemetry_daily(self.settings.lake_dir)
             self._cache["telemetry_columns"] = fleet.iloc[0:0]
             self._cache["telemetry_daily"] = {vn: rows for vn, rows in fleet.groupby("vehicle_number", sort=False)}
         except data.LayerMissing as exc:
             self._cache["telemetry_daily"] = exc
-        try:
-            self.predictions()
-        except data.LayerMissing:
-            pass
+        for shared in (self.predictions, self.dossier, self.all_feedback):
+            try:
+                shared()
+            except data.LayerMissing:
+                pass
 
     def dossier(self) -> pd.DataFrame:
         return self._cached("dossier", lambda: data.read_table(self.settings.records_dir / "vehicle_dossier", "vehicle_dossier"))
@@ -450,5 +450,8 @@ def render(env: Environment, page: Page, site: Site, **extra) -> str:
     return env.get_template(page.template).render(site=site, title=page.title, **page.context, **extra)
 
 
-def report_root(settings: Settings) -> Path:
-    return settings.reports_dir
+PAGE_BUILDERS: dict[str, Callable[[ReviewData], Page]] = {
+    "overview": overview_page, "vehicles": vehicles_page, "faults": faults_page, "rams": rams_page,
+    "models": models_page, "inspections": inspections_page, "spares": spares_page, "feedback": feedback_page,
+}
+"""The fleet-wide pages (every one but the vehicle page), by name, in navigation order."""
