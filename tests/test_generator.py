@@ -24,6 +24,7 @@ from railpm import contracts
 from railpm.config import DirtRates, FleetSettings
 from railpm.synth import generate_fleet
 from railpm.synth.dirt import SPOILING
+from railpm.synth import landing as synth_landing
 from railpm.synth.landing import arrow_schema
 
 from conftest import small_fleet_settings
@@ -183,7 +184,9 @@ def clean_fleet(tmp_path_factory):
 def dirty_fleet(request, tmp_path_factory):
     root = tmp_path_factory.mktemp(f"dirty-{request.param}")
     fleet = small_fleet_settings(**DIRTY_RATES).model_copy(update={"telemetry_format": request.param})
-    return root, _generate(root, fleet), fleet
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(synth_landing, "TEXT_CHUNK_ROWS", 997)  # text files are rendered in many chunks
+        return root, _generate(root, fleet), fleet
 
 
 @pytest.fixture(scope="module")

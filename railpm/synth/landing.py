@@ -51,6 +51,10 @@ def _as_text_columns(frame: pd.DataFrame, feed: contracts.Feed) -> pd.DataFrame:
     return out
 
 
+TEXT_CHUNK_ROWS = 50_000
+"""Text is rendered this many rows at a time so a file batch never exists as one giant string."""
+
+
 def write_text(
     frame: pd.DataFrame,
     feed: contracts.Feed,
@@ -60,16 +64,22 @@ def write_text(
     rng: np.random.Generator | None = None,
 ) -> None:
     """Write CSV (header line, ``,``-separated, empty = null) or JSON lines; break the lines listed in ``malformed``."""
-    text_frame = _as_text_columns(frame, feed)
-    if fmt == "csv":
-        lines = _csv_lines(text_frame, feed)
-        lines = [",".join(feed.column_names), *_break_lines(lines, malformed or {}, feed, _break_csv, rng)]
-    elif fmt == "jsonl":
-        body = text_frame.to_json(orient="records", lines=True, force_ascii=False).replace("\\/", "/")
-        lines = _break_lines(body.splitlines(), malformed or {}, feed, _break_json, rng)
-    else:
+    if fmt not in ("csv", "jsonl"):
         raise ValueError(f"not a text format: {fmt}")
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    malformed = malformed or {}
+    with path.open("w", encoding="utf-8", newline="\n") as out:
+        if fmt == "csv":
+            out.write(",".join(feed.column_names) + "\n")
+        for first in range(0, len(frame), TEXT_CHUNK_ROWS):
+            chunk = _as_text_columns(frame.iloc[first : first + TEXT_CHUNK_ROWS], feed)
+            if fmt == "csv":
+                lines, breaker = _csv_lines(chunk, feed), _break_csv
+            else:
+                body = chunk.to_json(orient="records", lines=True, force_ascii=False).replace("\\/", "/")
+                lines, breaker = body.splitlines(), _break_json
+            for position in sorted(p for p in malformed if first <= p < first + len(lines)):
+                lines[position - first] = breaker(lines[position - first], malformed[position], feed, rng)
+            out.write("\n".join(lines) + "\n")
 
 
 def _csv_lines(text_frame: pd.DataFrame, feed: contracts.Feed) -> list[str]:
@@ -81,12 +91,6 @@ def _csv_lines(text_frame: pd.DataFrame, feed: contracts.Feed) -> list[str]:
     sink = io.BytesIO()
     pacsv.write_csv(table, sink, pacsv.WriteOptions(include_header=False, quoting_style="none"))
     return sink.getvalue().decode("utf-8").splitlines()
-
-
-def _break_lines(lines, malformed, feed, breaker, rng):
-    for position in sorted(malformed):
-        lines[position] = breaker(lines[position], malformed[position], feed, rng)
-    return lines
 
 
 def _break_csv(line: str, spec: Malformed, feed: contracts.Feed, rng: np.random.Generator) -> str:
