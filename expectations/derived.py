@@ -22,7 +22,7 @@ from railpm import contracts
 from railpm.contracts import Feed
 from railpm.expectations.suites import LINE_WELL_FORMED, VEHICLE_TYPE, SuiteInputs, run_column, value_column
 
-_ARROW_TYPE = {"float64": pa.float64(), "int64": pa.float64(), "timestamp": pa.timestamp("us", tz="UTC"), "date": pa.date32()}
+_ARROW_TYPE = {"float64": pa.float64(), "timestamp": pa.timestamp("us", tz="UTC"), "date": pa.date32()}
 
 
 def _is_text(raw: pd.Series) -> bool:
@@ -43,8 +43,14 @@ def _lenient(column: contracts.Column, raw: pd.Series) -> pd.Series:
 
 
 def typed_value(column: contracts.Column, raw: pd.Series) -> pd.Series:
-    """The contract-typed value of one landing column (float64 or UTC datetime); null where it does not parse."""
-    if column.dtype in ("float64", "int64"):
+    """The contract-typed value of one landing column (float64 or UTC datetime); null where it does not parse.
+
+    Integers are carried as float64 (nullable); a fractional value in an integer column does not parse.
+    """
+    if column.dtype == "int64":
+        value = typed_value(contracts.Column(column.name, "float64"), raw)
+        return value.where(value == np.floor(value))
+    if column.dtype == "float64":
         if not _is_text(raw):
             return pd.to_numeric(raw, errors="coerce").astype("float64")
     elif column.dtype in ("timestamp", "date"):
@@ -61,7 +67,7 @@ def typed_value(column: contracts.Column, raw: pd.Series) -> pd.Series:
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         value = _lenient(column, raw)
     else:
-        if column.dtype in ("float64", "int64"):
+        if column.dtype == "float64":
             value = pd.Series(cast.to_numpy(zero_copy_only=False), index=raw.index, dtype="float64")
         else:
             value = pd.to_datetime(pd.Series(cast.to_pandas().to_numpy(), index=raw.index), utc=True)
@@ -71,17 +77,14 @@ def typed_value(column: contracts.Column, raw: pd.Series) -> pd.Series:
 
 
 def line_well_formed(feed: Feed, raw: pd.DataFrame, values: dict[str, pd.Series]) -> pd.Series:
-    """True where every present numeric field parsed (and integer fields hold whole numbers)."""
+    """True where every present numeric field parsed (integer fields: as a whole number)."""
     ok = np.ones(len(raw), dtype=bool)
     for c in feed.columns:
         if c.dtype not in ("float64", "int64"):
             continue
         value = values[c.name].to_numpy()
         present = raw[c.name].notna().to_numpy()
-        parsed = ~present | ~np.isnan(value)
-        if c.dtype == "int64":
-            parsed &= np.isnan(value) | (value == np.floor(value))
-        ok &= parsed
+        ok &= ~present | ~np.isnan(value)
     return pd.Series(ok, index=raw.index)
 
 

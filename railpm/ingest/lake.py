@@ -153,7 +153,8 @@ def remove_lake_records(lake_dir: Path, feed: Feed, part: str, day: str | None, 
     path = lake_part_path(lake_dir, feed, part, day)
     table = pq.read_table(path)
     current = table.select(list(feed.key)).to_pandas()
-    hit = current.merge(keys.assign(_hit=True), on=list(feed.key), how="left")["_hit"].fillna(False).to_numpy(dtype=bool)
+    matched = current.merge(keys.drop_duplicates(), on=list(feed.key), how="left", indicator=True)
+    hit = (matched["_merge"] == "both").to_numpy()
     kept = table.filter(pa.array(~hit))
     if kept.num_rows:
         _write(kept, path)
