@@ -93,7 +93,11 @@ def generate_fleet(
     truth_dir: Path,
     progress: Callable[[int], None] | None = None,
 ) -> FleetSummary:
-    """Write the landing folder and the truth folder for the configured fleet; same seed, same files."""
+    """Write the landing folder and the truth folder for the configured fleet; same seed, same files.
+
+    The landing folders of the six feeds are replaced, so files of an earlier, larger fleet cannot linger.
+    ``progress`` is called with 1 after each simulated vehicle.
+    """
     landing_dir, truth_dir = Path(landing_dir), Path(truth_dir)
     for feed in contracts.FEEDS:
         shutil.rmtree(landing_dir / feed, ignore_errors=True)
