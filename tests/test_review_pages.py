@@ -291,6 +291,19 @@ def test_each_page_names_the_command_that_builds_a_missing_layer(settings):
         assert client.get("/vehicles/EMU-9999").status_code == 404
 
 
+def test_pages_render_with_the_lake_but_before_any_prediction(settings):
+    from fastapi.testclient import TestClient
+
+    from railpm.review.app import create_app
+
+    write_review_fleet(settings, predictions=False)
+    with TestClient(create_app(settings)) as client:
+        seen = crawl_app(client)
+    assert {f"/vehicles/{n}" for n, _, _ in FLEET} <= set(seen)
+    assert "no predictions yet: run `railpm score`" in seen["/vehicles/EMU-0001"].replace("&#96;", "`")
+    assert "Telemetry trends" in seen["/vehicles/EMU-0001"] and "<svg" in seen["/vehicles/EMU-0001"]
+
+
 def test_overview_shows_the_latest_scored_day_riskiest_first(crawled):
     html = crawled["/"]
     assert f"Scored day {SCORED_DAY.isoformat()}" in html

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Iterable
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from railpm import contracts
@@ -147,7 +148,8 @@ def recurring_faults(lake_dir: Path, repeat: int = 3, window_days: int = 30, maj
 
     The same fault code on the same vehicle ``repeat`` times within ``window_days``, or ``major`` or more
     A/B faults within ``major_window_days``. One row per vehicle and code (``fault_code`` is ``A/B`` for the
-    major-fault rule) with the number of occurrences in the worst window and when it last happened.
+    major-fault rule) with the number of occurrences in the worst window and when it last happened; repeated
+    A/B faults first, then codes naming a component, then nuisance codes (passenger-caused, IT resets).
     """
     majors = ", ".join(f"'{g}'" for g in contracts.MAJOR_GRADES)
     sql = f"""
@@ -169,13 +171,16 @@ def recurring_faults(lake_dir: Path, repeat: int = 3, window_days: int = 30, maj
               FROM f WHERE grade IN ({majors}))
         GROUP BY vehicle_number HAVING max(n) >= {major}
     )
-    SELECT * FROM same_code UNION ALL SELECT * FROM major ORDER BY occurrences DESC, vehicle_number, fault_code
+    SELECT * FROM same_code UNION ALL SELECT * FROM major
     """
     frame = query(lake_dir / "faults", "faults", sql)
-    frame["description"] = frame["fault_code"].map(
-        lambda code: contracts.FAULT_CODE_BY_CODE[code].description if code in contracts.FAULT_CODE_BY_CODE else "major faults"
-    )
-    return frame
+    catalogue = contracts.FAULT_CODE_BY_CODE
+    frame["component"] = frame["fault_code"].map(lambda code: catalogue[code].component if code in catalogue else None)
+    frame["description"] = frame["fault_code"].map(lambda code: catalogue[code].description if code in catalogue else "repeated major (A/B) faults")
+    # Component health first: repeated A/B faults, then codes that point at a component, then nuisance codes.
+    frame["_rank"] = np.where(frame["fault_code"] == "A/B", 0, np.where(frame["component"].notna(), 1, 2))
+    frame = frame.sort_values(["_rank", "occurrences", "vehicle_number", "fault_code"], ascending=[True, False, True, True])
+    return frame.drop(columns="_rank").reset_index(drop=True)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from typing import Any, Callable
 from urllib.parse import quote
 
 import pandas as pd
-from jinja2 import Environment, PackageLoader
+from jinja2 import Environment, PackageLoader, Undefined
 from markupsafe import Markup
 
 from railpm import contracts
@@ -201,7 +201,7 @@ def _isna(value) -> bool:
 
 def fmt(value, digits: int = 2) -> str:
     """A table cell: numbers rounded, dates ISO, missing as an en dash."""
-    if value is None or _isna(value):
+    if value is None or isinstance(value, Undefined) or _isna(value):
         return "–"
     if isinstance(value, bool):
         return "yes" if value else "no"
@@ -218,7 +218,6 @@ def environment() -> Environment:
     """Jinja with autoescaping on for every template: data from the lake and feedback is never trusted as HTML."""
     env = Environment(loader=PackageLoader("railpm.review", "templates"), autoescape=True, trim_blocks=True, lstrip_blocks=True)
     env.filters["fmt"] = fmt
-    env.filters["pct"] = lambda v: "–" if v is None or _isna(v) else f"{100 * float(v):.0f}%"
     env.filters["words"] = lambda v: str(v).replace("_", " ")
     env.globals["PAGES"], env.globals["NAV"] = PAGES, NAV
     return env

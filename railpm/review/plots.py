@@ -146,20 +146,34 @@ def remaining_life(predictions: pd.DataFrame) -> str:
 
 
 def fault_summary(counts: pd.DataFrame, period: str) -> str:
-    """Faults per month or quarter, stacked by grade."""
-    table = counts.pivot_table(index="period", columns="grade", values="faults", aggfunc="sum", fill_value=0)
-    fig = _figure(10, 3)
-    ax = fig.add_subplot()
-    labels = [p.strftime("%Y-%m") if period == "month" else f"{p.year} Q{p.quarter}" for p in table.index]
-    bottom = np.zeros(len(table))
-    for grade in contracts.GRADES:
-        if grade in table.columns:
-            ax.bar(labels, table[grade], bottom=bottom, color=GRADE_COLOURS[grade], label=f"grade {grade}")
-            bottom += table[grade].to_numpy()
-    ax.tick_params(labelsize=8)
-    ax.tick_params(axis="x", rotation=45)
-    ax.legend(fontsize=8, frameon=False)
-    ax.set_title(f"Faults per {period} by grade", fontsize=10, loc="left")
+    """Faults per month or quarter: major (A/B) ones on their own scale, and all of them by subsystem.
+
+    Grade C warnings outnumber failures a hundredfold; on one axis the failures would not show.
+    """
+    labels_of = (lambda p: p.strftime("%Y-%m")) if period == "month" else (lambda p: f"{p.year} Q{p.quarter}")
+    periods = sorted(counts["period"].unique())
+    labels = [labels_of(pd.Timestamp(p)) for p in periods]
+    fig = _figure(11, 3.2)
+    major_ax, all_ax = fig.subplots(1, 2, width_ratios=[1, 1.4])
+    by_grade = counts.pivot_table(index="period", columns="grade", values="faults", aggfunc="sum", fill_value=0).reindex(periods, fill_value=0)
+    bottom = np.zeros(len(periods))
+    for grade in contracts.MAJOR_GRADES:
+        if grade in by_grade.columns:
+            major_ax.bar(labels, by_grade[grade], bottom=bottom, color=GRADE_COLOURS[grade], label=f"grade {grade}")
+            bottom += by_grade[grade].to_numpy()
+    major_ax.set_title(f"Major (A/B) faults per {period}", fontsize=10, loc="left")
+    by_subsystem = counts.pivot_table(index="period", columns="subsystem", values="faults", aggfunc="sum", fill_value=0).reindex(periods, fill_value=0)
+    order = list(by_subsystem.sum().sort_values(ascending=False).index)
+    colours = matplotlib.colormaps["tab10"]
+    bottom = np.zeros(len(periods))
+    for i, subsystem in enumerate(order):
+        all_ax.bar(labels, by_subsystem[subsystem], bottom=bottom, color=colours(i % 10), label=subsystem.replace("_", " "))
+        bottom += by_subsystem[subsystem].to_numpy()
+    all_ax.set_title(f"All faults per {period} by subsystem", fontsize=10, loc="left")
+    for ax in (major_ax, all_ax):
+        ax.tick_params(labelsize=8)
+        ax.tick_params(axis="x", rotation=45)
+        ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1, 1))
     return to_svg(fig, f"faults per {period}")
 
 
