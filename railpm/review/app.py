@@ -125,7 +125,8 @@ def create_app(settings: Settings) -> FastAPI:
     """The review app over ``settings``' data layers."""
     env = pages.environment()
     site = pages.Site(static=False)
-    app = FastAPI(title="railpm review", docs_url="/api/docs", redoc_url=None, openapi_url="/api/openapi.json")
+    # No Swagger UI: it loads scripts from a CDN, and the app must work without any external URL.
+    app = FastAPI(title="railpm review", docs_url=None, redoc_url=None, openapi_url="/api/openapi.json")
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
 
     def review_data() -> pages.ReviewData:
