@@ -80,7 +80,10 @@ def champion_record(client: MlflowClient, model_name: str) -> tuple[object, dict
     if version is None:
         return None
     run = client.get_run(version.run_id)
-    recipe = json.loads(run.data.tags[RECIPE_TAG])
+    if RECIPE_TAG in run.data.tags:
+        recipe = json.loads(run.data.tags[RECIPE_TAG])
+    else:  # runs logged before the recipe became a tag
+        recipe = json.loads(Path(client.download_artifacts(version.run_id, RECIPE_FILE)).read_text())
     return version, recipe, run.data.tags.get(BACKTEST_KEY_TAG), run.data.metrics.get(PRIMARY_METRIC)
 
 

@@ -132,6 +132,9 @@ def train_and_register(records: pd.DataFrame, params: ModelParams, settings: Mod
 
     experiment_id = tracking.use_tracking(tracking_uri, settings.registered_model_name, artifact_root)
     client = MlflowClient()
+    # Measured before anything is registered, so a failure cannot leave a version without an alias.
+    champion_metric, champion_version = champion_on_same_backtest(
+        client, settings.registered_model_name, key, records, settings, min_train_days)
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"train-{last_day:%Y-%m-%d}") as run:
         recipe = params.model_dump(mode="json")
         mlflow.set_tags({tracking.BACKTEST_KEY_TAG: key, tracking.RECIPE_TAG: json.dumps(recipe),
@@ -152,8 +155,6 @@ def train_and_register(records: pd.DataFrame, params: ModelParams, settings: Mod
             pip_requirements=_pip_requirements(),
         )
         version = str(info.registered_model_version)
-        champion_metric, champion_version = champion_on_same_backtest(
-            client, settings.registered_model_name, key, records, settings, min_train_days)
         if champion_metric is not None:
             mlflow.log_metric("champion.primary_pr_auc_same_backtest", champion_metric)
         decision = tracking.decide(

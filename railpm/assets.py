@@ -9,6 +9,16 @@ from __future__ import annotations
 
 from airflow.sdk import Asset
 
+from railpm.contracts import FEEDS
+
+LAKE: dict[str, Asset] = {feed: Asset(name=f"railpm.lake.{feed}", uri=f"railpm://lake/{feed}", group="railpm") for feed in FEEDS}
+"""Written by ``fleet_ingest``: one Asset per lake table (``lake/<feed>/``), updated when new records of that
+feed passed the GX gate; ``fleet_records`` runs on them."""
+
+COMPONENT_DAYS = Asset(name="railpm.records.component_days", uri="railpm://records/component_days", group="railpm")
+"""Written by ``fleet_records``: one record per vehicle, day and component with its labels; ``fleet_score`` runs on it."""
+MODEL = Asset(name="railpm.model", uri="railpm://models/failure", group="railpm")
+"""Written by ``fleet_train``: a new registered version of the failure model (champion only if it passed the gate)."""
 PREDICTIONS = Asset(name="railpm.predictions", uri="railpm://predictions", group="railpm")
 """Written by ``fleet_score``: one scored day of failure risk per vehicle and component."""
 PLANS = Asset(name="railpm.plans", uri="railpm://plans", group="railpm")

@@ -1,0 +1,48 @@
+"""fleet_score: score the latest component-day records with the champion model, daily after fleet_records.
+
+Scheduled on the component-day records Asset that ``fleet_records`` publishes. One task, one call into railpm:
+``railpm.models.tasks.score_fleet`` loads ``models:/<registered model>@champion`` from MLflow, scores the
+latest day in ``records/component_days`` (or the day given as the run's ``day`` param, for a backfill) and
+writes ``predictions/predictions-<day>.parquet`` (overwriting that day on a rerun), which starts ``fleet_plan``.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import Param, dag, task
+
+from railpm.assets import COMPONENT_DAYS, PREDICTIONS
+
+
+@dag(
+    schedule=[COMPONENT_DAYS],
+    start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["railpm", "models", "scoring"],
+    default_args={"retries": 2, "retry_delay": timedelta(minutes=2)},
+    params={"day": Param(None, type=["null", "string"], format="date",
+                         description="Day of records to score (YYYY-MM-DD); empty for the latest")},
+    doc_md=__doc__,
+)
+def fleet_score():
+    @task(outlets=[PREDICTIONS])
+    def score_latest_records(params: dict | None = None) -> dict:
+        from railpm.config import get_settings
+        from railpm.models.tasks import score_fleet
+
+        result = score_fleet(get_settings(), (params or {}).get("day"))
+        return {
+            "scored_day": f"{result.day:%Y-%m-%d}",
+            "path": str(result.path),
+            "rows": result.rows,
+            "alerts": result.alerts,
+            "model_version": result.model_version,
+        }
+
+    score_latest_records()
+
+
+fleet_score()

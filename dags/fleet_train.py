@@ -1,0 +1,49 @@
+"""fleet_train: backtest, train and register the failure model in MLflow, weekly and on demand.
+
+One task, one call into railpm: ``railpm.models.tasks.train_fleet`` reads ``records/component_days`` (with the
+engineers' feedback applied), backtests the recipe on rolling-origin folds against the fixed schedule and an
+age/usage model, fits it on all records, logs the run to the MLflow store of ``Settings.tracking_uri`` and
+registers a new version of ``Settings.model.registered_model_name``. The alias ``champion`` moves to it only if
+it passes the gate (see ``railpm.models.tracking``); otherwise it becomes ``challenger``. Trigger it by hand
+after changing the recipe or the records (``airflow dags trigger fleet_train``).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import dag, task
+
+from railpm.assets import MODEL
+
+
+@dag(
+    schedule="@weekly",
+    start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["railpm", "models", "mlflow"],
+    default_args={"retries": 1, "retry_delay": timedelta(minutes=5)},
+    doc_md=__doc__,
+)
+def fleet_train():
+    @task(outlets=[MODEL])
+    def train_and_register() -> dict:
+        from railpm.config import get_settings
+        from railpm.models.tasks import train_fleet
+
+        result = train_fleet(get_settings())
+        return {
+            "run_id": result.run_id,
+            "model_version": result.model_version,
+            "alias": result.decision.alias,
+            "gate": result.decision.reason,
+            "primary_pr_auc": result.decision.candidate,
+            "seconds": round(result.seconds, 1),
+        }
+
+    train_and_register()
+
+
+fleet_train()
