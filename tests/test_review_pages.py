@@ -512,3 +512,49 @@ def test_unparsable_and_cross_site_requests_are_refused(client, fleet_settings):
     assert feedback_files(fleet_settings) == []
     same_site = client.post("/feedback", data=GOOD_DECISION, headers={"origin": "http://127.0.0.1:8050"}, follow_redirects=False)
     assert same_site.status_code == 303
+
+
+# --------------------------------------------------------------------------------------------------
+# Model quality, read from a real MLflow store through MlflowClient
+# --------------------------------------------------------------------------------------------------
+
+def log_version(settings: Settings, pr_auc: float, alias: str) -> str:
+    """A training run as railpm logs one (headline metrics, backtest summary table, gate tag), registered."""
+    import mlflow
+    import pandas as pd
+    from mlflow import MlflowClient
+
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    client = MlflowClient()
+    name = settings.model.registered_model_name
+    if not client.search_registered_models(f"name = '{name}'"):
+        client.create_registered_model(name)
+    experiment = mlflow.set_experiment(name)
+    summary = pd.DataFrame([
+        {"component": c, "method": m, "pr_auc": pr_auc * f, "recall_at_capacity": 0.5 * f, "cost_saving": 1000 * f}
+        for c in ("wheelset", "brake_unit", "all") for m, f in (("model", 1.0), ("age_usage", 0.6), ("schedule", 0.4))
+    ])
+    with mlflow.start_run(experiment_id=experiment.experiment_id) as run:
+        mlflow.log_metrics({"model.primary_pr_auc": pr_auc, "age_usage.primary_pr_auc": pr_auc * 0.6,
+                            "schedule.primary_pr_auc": pr_auc * 0.4, "model.mean.recall_at_capacity": 0.5})
+        mlflow.log_table(summary, "backtest/summary.json")
+        mlflow.set_tag("railpm.gate_reason", f"{pr_auc:.4f} gate decision for {alias}")
+    version = client.create_model_version(name, f"runs:/{run.info.run_id}/model", run_id=run.info.run_id)
+    client.set_registered_model_alias(name, alias, version.version)
+    return version.version
+
+
+def test_model_quality_shows_champion_and_challenger_against_the_baselines(settings):
+    from fastapi.testclient import TestClient
+
+    from railpm.review.app import create_app
+
+    champion = log_version(settings, 0.42, "champion")
+    challenger = log_version(settings, 0.40, "challenger")
+    with TestClient(create_app(settings)) as client:
+        html = client.get("/models").text
+    assert f"Version {champion} (champion)" in html and f"Version {challenger} (challenger)" in html
+    assert html.index("(champion)") < html.index("(challenger)")
+    assert "0.4200 gate decision for champion" in html
+    assert "fixed schedule baseline" in html and "age/usage baseline" in html
+    assert "Backtest pr auc: model vs baselines" in html and "<svg" in html

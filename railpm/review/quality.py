@@ -71,24 +71,29 @@ def read_model_quality(tracking_uri: str, model_name: str, with_images: bool = T
         raise LayerMissing(f"{HINTS['models']} ({exc.message.splitlines()[0]})") from exc
     if not versions:
         raise LayerMissing(HINTS["models"])
-    rows = []
-    for v in sorted(versions, key=lambda v: int(v.version), reverse=True):
-        rows.append({
-            "version": v.version,
-            "aliases": ", ".join(sorted(v.aliases)),
-            "created": pd.Timestamp(v.creation_timestamp, unit="ms", tz="UTC"),
-            "gate": (v.tags or {}).get("gate"),
-            "run_id": v.run_id,
-        })
+    # Version search results do not carry aliases; the registered model does (alias -> version).
+    aliases: dict[str, list[str]] = {}
+    for alias, number in client.get_registered_model(model_name).aliases.items():
+        aliases.setdefault(str(number), []).append(alias)
+    rows = [{
+        "version": v.version,
+        "aliases": ", ".join(sorted(aliases.get(str(v.version), []))),
+        "created": pd.Timestamp(v.creation_timestamp, unit="ms", tz="UTC"),
+        "gate": (v.tags or {}).get("gate"),
+        "run_id": v.run_id,
+    } for v in sorted(versions, key=lambda v: int(v.version), reverse=True)]
     compared = []
     for alias in ALIASES:
-        match = next((v for v in versions if alias in v.aliases), None)
-        if match is not None and match.run_id:
-            compared.append(_version_quality(client, match, with_images))
+        try:
+            version = client.get_model_version_by_alias(model_name, alias)
+        except MlflowException:
+            continue
+        if version.run_id:
+            compared.append(_version_quality(client, version, sorted(aliases.get(str(version.version), [alias])), with_images))
     return ModelQuality(model_name, pd.DataFrame(rows), compared)
 
 
-def _version_quality(client: MlflowClient, version, with_images: bool) -> VersionQuality:
+def _version_quality(client: MlflowClient, version, aliases: list[str], with_images: bool) -> VersionQuality:
     run = client.get_run(version.run_id)
     metrics = run.data.metrics
     headline = pd.DataFrame([
@@ -98,7 +103,7 @@ def _version_quality(client: MlflowClient, version, with_images: bool) -> Versio
     ])
     return VersionQuality(
         version=version.version,
-        aliases=sorted(version.aliases),
+        aliases=aliases,
         run_id=version.run_id,
         created=pd.Timestamp(version.creation_timestamp, unit="ms", tz="UTC"),
         gate=run.data.tags.get("railpm.gate_reason"),
