@@ -558,3 +558,25 @@ def test_model_quality_shows_champion_and_challenger_against_the_baselines(setti
     assert "0.4200 gate decision for champion" in html
     assert "fixed schedule baseline" in html and "age/usage baseline" in html
     assert "Backtest pr auc: model vs baselines" in html and "<svg" in html
+
+
+def test_dossier_and_rams_records_are_shown_whatever_columns_the_records_job_adds(fleet_settings):
+    from fastapi.testclient import TestClient
+
+    from railpm.review.app import create_app
+
+    records = fleet_settings.records_dir
+    (records / "vehicle_dossier").mkdir(parents=True)
+    pq.write_table(pa.Table.from_pylist([
+        {"vehicle_number": n, "faults_90d_grade_a": 1 if n == "EMU-0001" else 0, "recurring_fault_codes": "RG-110" if n == "EMU-0001" else None,
+         "next_due_level_2": date(2025, 2, 20)} for n, _, _ in FLEET]), records / "vehicle_dossier" / "part-0.parquet")
+    (records / "fleet_rams").mkdir(parents=True)
+    pq.write_table(pa.Table.from_pylist([
+        {"vehicle_type": t, "component": c, "mtbf_days": 100.0 + i, "mttr_hours": 5.0, "availability": 0.97}
+        for t in ("EMU", "LOCO") for i, c in enumerate(("wheelset", "bogie"))]), records / "fleet_rams" / "part-0.parquet")
+    with TestClient(create_app(fleet_settings)) as client:
+        vehicle = client.get("/vehicles/EMU-0001").text
+        rams = client.get("/rams").text
+    dossier = vehicle[vehicle.index('id="dossier"'):vehicle.index('id="faults"')]
+    assert "recurring fault codes</dt><dd>RG-110" in dossier and "next due level 2</dt><dd>2025-02-20" in dossier
+    assert rams.count("<svg") == 3 and "MTBF per component" in rams and "101.00" in rams

@@ -368,21 +368,24 @@ def faults_page(review: ReviewData) -> Page:
     return Page("faults.html", "Faults", context)
 
 
-RAMS_FIGURES = (("mtbf_days", "MTBF (days)"), ("mttr_hours", "MTTR (hours)"), ("availability", "Availability"))
+RAMS_FIGURES = (("mtbf", "MTBF"), ("mttr", "MTTR"), ("availability", "Availability"))
+"""Figures charted from ``records/fleet_rams``: the first numeric column whose name starts with each prefix."""
 
 
 def rams_page(review: ReviewData) -> Page:
     rams = section(review.fleet_rams)
-    context: dict[str, Any] = {"rams": rams}
+    context: dict[str, Any] = {"rams": rams, "plots": []}
     if rams:
         frame = rams.value
-        context["plots"] = [
-            Markup(plots.rams_bars(frame, column, label))
-            for column, label in RAMS_FIGURES
-            if column in frame.columns and {"component", "vehicle_type"} <= set(frame.columns) and frame[column].notna().any()
-        ]
+        if {"component", "vehicle_type"} <= set(frame.columns):
+            for prefix, label in RAMS_FIGURES:
+                column = next((c for c in frame.columns if c.lower().startswith(prefix)
+                               and pd.api.types.is_numeric_dtype(frame[c]) and frame[c].notna().any()), None)
+                if column is not None:
+                    title = f"{label} per component and vehicle type ({column.replace('_', ' ')}, mean over the table's rows)"
+                    context["plots"].append(Markup(plots.rams_bars(frame, column, title)))
         context["columns"] = list(frame.columns)
-        context["rows"] = records(frame)
+        context["rows"] = records(frame.head(2000))
     return Page("rams.html", "RAMS", context)
 
 
