@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from test_review_pages import SCORED_DAY, write_component_days, write_review_fleet
+from test_review_pages import SCORED_DAY, log_version, write_component_days, write_review_fleet
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -61,6 +61,8 @@ def review_server(settings, tmp_path):
     write_review_fleet(settings)
     write_component_days(settings)
     run_plan(settings)
+    log_version(settings, 0.42, "champion")
+    log_version(settings, 0.40, "challenger")
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAILPM_")}
     log = tmp_path / "review.log"
@@ -123,6 +125,8 @@ def test_an_engineer_dismisses_a_prediction_in_a_real_browser(review_server, tmp
                 page.locator("header nav a", has_text=name).click()
                 expect(page.locator("h1")).to_have_text(heading)
                 page.screenshot(path=shots / f"{name.lower().replace(' ', '_')}.png", full_page=True)
+                if name == "Model quality":
+                    expect(page.locator("h2", has_text="(champion)")).to_be_visible()
             expect(page.locator("#entries ~ div table")).to_contain_text("R. Engineer")
         finally:
             browser.close()

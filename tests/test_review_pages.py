@@ -557,7 +557,7 @@ def test_model_quality_shows_champion_and_challenger_against_the_baselines(setti
     assert html.index("(champion)") < html.index("(challenger)")
     assert "0.4200 gate decision for champion" in html
     assert "fixed schedule baseline" in html and "age/usage baseline" in html
-    assert "Backtest pr auc: model vs baselines" in html and "<svg" in html
+    assert "s backtest pr auc: model vs baselines" in html and "<svg" in html
 
 
 def test_dossier_and_rams_records_are_shown_whatever_columns_the_records_job_adds(fleet_settings):

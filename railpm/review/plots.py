@@ -7,8 +7,8 @@ and searchable, and a per-figure hash salt keeps element ids unique within one p
 
 from __future__ import annotations
 
+import html
 import io
-import re
 
 import matplotlib
 import numpy as np
@@ -30,7 +30,8 @@ def to_svg(fig: Figure, name: str) -> str:
         fig.savefig(buffer, format="svg", metadata={"Date": None})
     text = buffer.getvalue()
     text = text[text.index("<svg"):]
-    return re.sub(r"<svg ", f'<svg class="figure" role="img" aria-label="{name}" ', text, count=1)
+    label = html.escape(name, quote=True)
+    return text.replace("<svg ", f'<svg class="figure" role="img" aria-label="{label}" ', 1)
 
 
 def _figure(width: float, height: float, constrained: bool = True) -> Figure:
@@ -200,7 +201,7 @@ def rams_bars(rams: pd.DataFrame, value: str, label: str) -> str:
 def metric_comparison(table: pd.DataFrame, metric: str) -> str:
     """A backtest metric per component for the model and its baselines."""
     pivot = table.pivot_table(index="component", columns="method", values=metric, aggfunc="mean")
-    return _grouped_bars(pivot, f"Backtest {metric.replace('_', ' ')}: model vs baselines")
+    return _grouped_bars(pivot, f"Champion's backtest {metric.replace('_', ' ')}: model vs baselines")
 
 
 def depot_load(load: pd.DataFrame) -> str:
