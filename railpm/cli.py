@@ -423,5 +423,63 @@ def score(
     console.print(table)
 
 
+@app.command()
+@reports_errors
+def ingest(data_root: DataRoot = None) -> None:
+    """Validate new landing files with Great Expectations and load them into the lake (what fleet_ingest does, without Airflow).
+
+    Accepted records go to lake/, rejected ones to quarantine/ with the rules they broke, unreadable files to
+    rejected_files/, one run record per file to runs/ and the validation report to data_docs/.
+    """
+    from datetime import timezone
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from railpm import contracts
+    from railpm.ingest import build_data_docs, ingest_landing, new_landing_files, summarise
+    from railpm.ingest.runs import read_run_records
+
+    settings = settings_from(data_root)
+    reference_time = datetime.now(timezone.utc)
+    files = new_landing_files(settings)
+    with Progress(
+        TextColumn("[bold]ingesting"), BarColumn(), MofNCompleteColumn(), TextColumn("files {task.description}"),
+        TimeElapsedColumn(), console=console,
+    ) as bar:
+        task = bar.add_task("", total=len(files))
+
+        def on_file(landing, record) -> None:
+            if record is None:
+                bar.update(task, description=landing.relative)
+            else:
+                bar.advance(task)
+
+        done = {r["file"] for r in ingest_landing(settings, reference_time, on_file=on_file)}
+    with console.status("building Data Docs"):
+        docs = build_data_docs(settings) if done else None
+    records = [r for r in read_run_records(settings.runs_dir) if r["file"] in done]  # as revised by later files
+    summary = summarise(records)
+    feeds = Table(title=f"ingested {len(done)} new landing files")
+    for column in ("feed", "files", "rejected", "records in", "accepted", "quarantined", "duplicates"):
+        feeds.add_column(column, justify="left" if column == "feed" else "right")
+    for feed, t in sorted(summary["feeds"].items(), key=lambda item: list(contracts.FEEDS).index(item[0])):
+        feeds.add_row(feed, *(f"{t[k]:,}" for k in ("files", "rejected_files", "rows_in", "accepted", "quarantined", "duplicates_removed")))
+    console.print(feeds)
+    if summary["rules"]:
+        rules = Table(title="quarantined records per rule")
+        rules.add_column("rule")
+        rules.add_column("records", justify="right")
+        for rule, count in summary["rules"].items():
+            rules.add_row(rule, f"{count:,}")
+        console.print(rules)
+    for record in records:
+        if record["status"] == "rejected":
+            err_console.print(f"[bold yellow]rejected file:[/] {record['error']} -> {record['moved_to']}", soft_wrap=True)
+    console.print(f"lake: {settings.lake_dir}\nquarantine: {settings.quarantine_dir}\nrun records: {settings.runs_dir}", soft_wrap=True)
+    if docs:
+        console.print(f"Data Docs: {docs}", soft_wrap=True)
+
+
 def main() -> None:  # pragma: no cover - console entry point
     sys.exit(app())

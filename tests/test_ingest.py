@@ -197,3 +197,27 @@ def test_events_before_the_registry_is_ingested_are_a_clear_error(settings):
     write_jsonl(settings.landing_dir / "faults" / "faults-2025-01.jsonl", [FAULT])
     with pytest.raises(RailpmError, match="registry"):
         ingest_file(settings, "faults/faults-2025-01.jsonl", REFERENCE_TIME)
+
+
+def test_the_ingest_command_reports_per_feed_and_per_rule_counts_and_where_things_are(settings):
+    from typer.testing import CliRunner
+
+    from railpm.cli import app
+
+    land_registry(settings)
+    rows = [telemetry_row("EMU-0001", h) for h in range(3)] + [telemetry_row("EMU-0042", 3)]
+    write_csv(settings.landing_dir / "telemetry" / "telemetry-0001.csv", contracts.TELEMETRY, rows)
+    (settings.landing_dir / "faults").mkdir(parents=True)
+    (settings.landing_dir / "faults" / "faults-2025-01.jsonl").write_bytes(b"\xff\xfe not json at all\n")
+
+    runner = CliRunner()
+    done = runner.invoke(app, ["ingest", "--data-root", str(settings.data_root)], terminal_width=200)
+    assert done.exit_code == 0, done.output
+    assert "ingested 3 new landing files" in done.output
+    assert "vehicle_known" in done.output and "faults-2025-01.jsonl" in done.output
+    assert str(settings.data_docs_dir / "index.html") in done.output and (settings.data_docs_dir / "index.html").exists()
+    telemetry_line = next(line for line in done.output.splitlines() if "telemetry" in line and "│" in line)
+    assert [cell.strip() for cell in telemetry_line.split("│")[1:-1]] == ["telemetry", "1", "0", "4", "3", "1", "0"]
+
+    again = runner.invoke(app, ["ingest", "--data-root", str(settings.data_root)], terminal_width=200)
+    assert again.exit_code == 0 and "ingested 0 new landing files" in again.output
