@@ -200,7 +200,8 @@ def plan(
         ("predictive visits / inspections / ride-alongs",
          f"{inspections['predictive_visits']} / {inspections['inspections']} / {inspections['ride_alongs']}"),
         ("expected avoided cost, net (CP-SAT)", f"EUR {inspections['objective_eur']:,.0f} ({inspections['solver_status']}, "
-         f"{inspections['solve_time_s']:.1f} s, optimality gap {inspections['optimality_gap']:.2%})"),
+         f"{inspections['solve_time_s']:.1f} s, optimality gap "
+         f"{'unknown' if inspections['optimality_gap'] is None else format(inspections['optimality_gap'], '.2%')})"),
         ("greedy rule", f"EUR {inspections['greedy_objective_eur']:,.0f} (CP-SAT gains {inspections['greedy_gap']:.2%})"),
         ("spares stock for fill rate", f"{spares['service_level']:.0%}: {spares['stock_units']} units, EUR {spares['stock_value_eur']:,.0f}"),
         ("reorders", f"{spares['reorder_lines']} lines, {spares['reorder_units']} units, EUR {spares['reorder_value_eur']:,.0f}"),

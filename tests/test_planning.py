@@ -95,8 +95,12 @@ def test_random_fleets_keep_capacity_and_never_double_book(seed, transfers):
     summary = result.summary
     assert net_value(result.plan) == pytest.approx(summary["objective_eur"])
     assert net_value(result.greedy) == pytest.approx(summary["greedy_objective_eur"])
-    assert summary["objective_eur"] >= summary["greedy_objective_eur"]
-    assert summary["scheduled_visits_unplaced"] <= (result.greedy["status"] != "planned").sum()
+    # Due visits placed come first, then value: CP-SAT never ranks below greedy.
+    placed = {name: int((plan["kind"] == "scheduled_visit").sum() - (plan["status"] != "planned").sum())
+              for name, plan in (("cp-sat", result.plan), ("greedy", result.greedy))}
+    assert placed["cp-sat"] >= placed["greedy"]
+    if placed["cp-sat"] == placed["greedy"]:
+        assert summary["objective_eur"] >= summary["greedy_objective_eur"]
     if transfers:
         away = result.plan.loc[result.plan["uses_slot"] & (result.plan["depot"] != result.plan["home_depot"])]
         assert (away["transfer_cost_eur"] == 800.0).all()

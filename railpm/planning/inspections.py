@@ -2,7 +2,8 @@
 
 The value of inspecting a component on plan day ``k`` is the unplanned-failure cost it avoids,
 ``cost_unplanned_failure * P(failure after day k and within the horizon)`` (see ``risk``), minus the
-inspection's cost; a transfer to a depot other than the vehicle's home adds the transfer cost once per visit.
+inspection's cost; a transfer to a depot other than the vehicle's home adds the transfer cost once per visit,
+and is only considered for a visit where one component alone is worth the trip (both planners keep this rule).
 
 The plan is built around the scheduled maintenance already due: every due visit must get a day within its
 tolerance (up to ``scheduled_advance_days`` before its due day, never after; overdue ones as soon as possible)
@@ -11,17 +12,19 @@ cost. A vehicle takes at most one slot per day; the components inspected in one 
 at the level that covers all of them. A depot's slots per day and level are never exceeded.
 
 Two planners solve the same problem and are scored by the same function: a greedy rule (scheduled visits
-first, then predictions by value, each into its earliest free slot) and OR-Tools CP-SAT, which starts from
-the greedy plan as a hint, so it never returns less. Scheduled visits weigh more than every prediction put
-together, so a planner only leaves one out when capacity cannot hold it. CP-SAT runs single-threaded with
-a fixed seed and a *deterministic* time limit, so the same input gives the same plan on any machine load.
+first, then predictions by value, each into its earliest free slot) and OR-Tools CP-SAT. CP-SAT first finds
+how many due visits capacity can hold at all and keeps that many (a due visit is only left out when capacity
+cannot hold it), then maximises the value starting from the greedy plan as a hint, so it never ranks below
+greedy (due visits placed first, then value). CP-SAT runs single-threaded with a fixed seed and a
+*deterministic* time limit, so the same input gives the same plan however loaded the machine is (a
+wall-clock guard of ten times the limit only stops a runaway).
 """
 
 from __future__ import annotations
 
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 
 import numpy as np
@@ -260,8 +263,11 @@ class _Slots:
         self.used[(depot, level, k)] += 1
 
 
-def solve_greedy(problem: _Problem) -> _Solution:
-    """Scheduled visits first (nearest their due day), then predictions by value, each into its earliest free slot."""
+def solve_greedy(problem: _Problem, scheduled_days: dict[int, int | None] | None = None) -> _Solution:
+    """Scheduled visits first (nearest their due day), then predictions by value, each into its earliest free slot.
+
+    ``scheduled_days`` fixes the due visits' days instead (each a feasible slot), and the rule fills around them.
+    """
     solution = _Solution()
     slots = _Slots(problem.capacity)
     busy: dict[tuple[str, int], tuple[str, int, bool]] = {}  # (vehicle, day) -> (depot, level, is scheduled)
@@ -270,7 +276,8 @@ def solve_greedy(problem: _Problem) -> _Solution:
     for s in order:
         vehicle, depot, level = sched.at[s, "vehicle_number"], sched.at[s, "depot"], int(sched.at[s, "maintenance_level"])
         solution.scheduled_day[s] = None
-        for k in problem.allowed[s]:
+        days = problem.allowed[s] if scheduled_days is None else [k for k in [scheduled_days.get(s)] if k is not None]
+        for k in days:
             if slots.free(depot, level, k):
                 slots.take(depot, level, k)
                 busy[(vehicle, k)] = (depot, level, True)
@@ -313,13 +320,42 @@ def solve_greedy(problem: _Problem) -> _Solution:
 # --------------------------------------------------------------------------------------------------
 
 
+def _rank(problem: _Problem, solution: _Solution) -> tuple[int, int]:
+    """How plans compare: due visits placed first, then value."""
+    return (sum(k is not None for k in solution.scheduled_day.values()), objective_cents(problem, solution))
+
+
 def solve_cp_sat(problem: _Problem, rules: InspectionRules, hint: _Solution | None = None) -> tuple[_Solution, dict]:
-    """The same problem as a 0-1 programme: maximise avoided cost net of inspections and transfers."""
+    """The same problem as a 0-1 programme: maximise avoided cost net of inspections and transfers.
+
+    With transfers the model is several times larger; it is solved after the home-depot-only one, whose
+    plan (feasible with transfers too) becomes the hint when it ranks above the given one.
+    """
+    if any(len(depots) > 1 for depots in problem.depots.values()):
+        home_only = replace(problem, depots={v: depots[:1] for v, depots in problem.depots.items()})
+        at_home, first = solve_cp_sat(home_only, rules, hint)
+        if first["found"] and (hint is None or _rank(problem, at_home) > _rank(problem, hint)):
+            hint = at_home
+        solution, info = _solve_cp_sat(problem, rules, hint)
+        info["solve_time_s"] = round(info["solve_time_s"] + first["solve_time_s"], 3)
+        if hint is at_home and (not info["found"] or _rank(problem, solution) < _rank(problem, at_home)):
+            solution, info["found"] = at_home, True
+            info["status"] = f"{first['status']} (home depots; {info['status']} with transfers)"
+        return solution, info
+    return _solve_cp_sat(problem, rules, hint)
+
+
+def _solve_cp_sat(problem: _Problem, rules: InspectionRules, hint: _Solution | None) -> tuple[_Solution, dict]:
     started = time.perf_counter()
     model = cp_model.CpModel()
     cands, sched = problem.candidates, problem.scheduled
     net = problem.value - problem.inspection_cents
-    placeable = _most_scheduled_visits(problem, rules)
+    placement = _most_scheduled_visits(problem, rules)
+    placeable = sum(k is not None for k in placement.values())
+    if hint is None or sum(k is not None for k in hint.scheduled_day.values()) < placeable:
+        # The greedy rule left due visits out that fit: start from its rule around the fullest schedule instead,
+        # so the search begins at a feasible plan.
+        hint = solve_greedy(problem, scheduled_days=placement)
     z = {(s, k): model.new_bool_var(f"sched_{s}_{k}") for s in range(len(sched)) for k in problem.allowed[s]}
     for s in range(len(sched)):
         model.add_at_most_one(z[s, k] for k in problem.allowed[s])
@@ -338,7 +374,8 @@ def solve_cp_sat(problem: _Problem, rules: InspectionRules, hint: _Solution | No
                 visit_of_level = {}
                 for level in levels:
                     covered = [i for i in idx if net[i, k] > 0 and covers(level, components[i])]
-                    if covered and int(net[covered, k].sum()) > transfer:
+                    # Away from home only where one component alone pays for the trip: keeps the model small.
+                    if covered and (int(net[covered, k].sum()) if transfer == 0 else int(net[covered, k].max())) > transfer:
                         visit_of_level[level] = (model.new_bool_var(f"visit_{vehicle}_{k}_{depot}_{level}"), covered)
                         y[(vehicle, k, depot, level)] = visit_of_level[level][0]
                 for i in idx:
@@ -409,6 +446,7 @@ def solve_cp_sat(problem: _Problem, rules: InspectionRules, hint: _Solution | No
                 solution.assigned[i] = (k, sched.at[sched_of[cands.at[i, "vehicle_number"]], "depot"], "ride_along")
     info = {
         "status": solver.status_name(status),
+        "found": found,
         "solve_time_s": round(elapsed, 3),
         "variables": len(z) + len(y) + len(xp) + len(xr),
         "bound_cents": int(solver.best_objective_bound) if found else None,
@@ -426,25 +464,26 @@ def _solver(rules: InspectionRules) -> cp_model.CpSolver:
     return solver
 
 
-def _most_scheduled_visits(problem: _Problem, rules: InspectionRules) -> int:
-    """How many due visits the depots can hold at all: an assignment of visits to (depot, level, day) slots."""
+def _most_scheduled_visits(problem: _Problem, rules: InspectionRules) -> dict[int, int | None]:
+    """A day for as many due visits as the depots can hold at all (an assignment to depot-level-day slots)."""
     model = cp_model.CpModel()
     sched = problem.scheduled
     per_slot: dict[tuple[str, int, int], list] = {}
-    chosen = []
+    options = {}
     for s in range(len(sched)):
-        options = [model.new_bool_var(f"sched_{s}_{k}") for k in problem.allowed[s]]
-        model.add_at_most_one(options)
-        chosen += options
+        options[s] = {k: model.new_bool_var(f"sched_{s}_{k}") for k in problem.allowed[s]}
+        model.add_at_most_one(options[s].values())
         key = (sched.at[s, "depot"], int(sched.at[s, "maintenance_level"]))
-        for k, var in zip(problem.allowed[s], options):
+        for k, var in options[s].items():
             per_slot.setdefault((*key, k), []).append(var)
-    for (depot, level, _k), options in per_slot.items():
-        model.add(sum(options) <= problem.capacity.get((depot, level), 0))
-    model.maximize(sum(chosen))
+    for (depot, level, _k), chosen in per_slot.items():
+        model.add(sum(chosen) <= problem.capacity.get((depot, level), 0))
+    model.maximize(sum(var for days in options.values() for var in days.values()))
     solver = _solver(rules)
     status = solver.solve(model)
-    return int(solver.objective_value) if status in (cp_model.OPTIMAL, cp_model.FEASIBLE) else 0
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return {s: None for s in options}
+    return {s: next((k for k, var in days.items() if solver.value(var)), None) for s, days in options.items()}
 
 
 def _add_hint(model: cp_model.CpModel, hint: _Solution, z, y, xp, xr) -> None:
@@ -542,11 +581,8 @@ def plan_inspections(
     greedy_time = time.perf_counter() - started
     solved, info = solve_cp_sat(problem, rules, hint=greedy)
 
-    def rank(solution):
-        return (sum(k is not None for k in solution.scheduled_day.values()), objective_cents(problem, solution))
-
     method = "cp-sat"
-    if info["status"] not in ("OPTIMAL", "FEASIBLE") or rank(solved) < rank(greedy):
+    if not info["found"] or _rank(problem, solved) < _rank(problem, greedy):
         solved, method = greedy, "greedy (cp-sat found no better plan)"
     best, base = objective_cents(problem, solved), objective_cents(problem, greedy)
     bound = info["bound_cents"]
@@ -571,7 +607,7 @@ def plan_inspections(
         "gain_over_greedy_eur": (best - base) / 100,
         "greedy_gap": (best - base) / best if best > 0 else 0.0,
         "solver_bound_eur": bound / 100 if bound is not None else None,
-        "optimality_gap": max(bound - best, 0) / bound if bound else 0.0,
+        "optimality_gap": None if bound is None else max(bound - best, 0) / bound if bound > 0 else 0.0,
     }
     return InspectionPlan(
         plan=plan_frame(problem, solved, vehicles, scored_day, "cp-sat" if method == "cp-sat" else "greedy"),
