@@ -88,14 +88,18 @@ def read_vehicles(lake_dir: Path) -> pd.DataFrame:
     return frame[contracts.VEHICLES.column_names].sort_values("vehicle_number").reset_index(drop=True)
 
 
-def read_vehicle_events(lake_dir: Path, feed: contracts.Feed, vehicle_number: str) -> pd.DataFrame:
-    """One vehicle's rows of an event feed (faults, work orders), oldest first, in the contract's columns."""
+def read_vehicle_events(lake_dir: Path, feed: contracts.Feed, vehicle_number: str | None = None) -> pd.DataFrame:
+    """One vehicle's rows of an event feed (faults, work orders), oldest first, in the contract's columns.
+
+    Without a vehicle: the whole fleet's (event feeds are thousands of rows a year, not millions).
+    """
     columns = ", ".join(f'"{c}"' for c in feed.column_names)
+    where = "WHERE vehicle_number = ?" if vehicle_number is not None else ""
     frame = query(
         lake_dir / feed.name,
         feed.name,
-        f"SELECT {columns} FROM {{src}} WHERE vehicle_number = ? ORDER BY \"{feed.time_column}\"",
-        [vehicle_number],
+        f"SELECT {columns} FROM {{src}} {where} ORDER BY vehicle_number, \"{feed.time_column}\"",
+        [vehicle_number] if vehicle_number is not None else [],
     )
     return frame.reset_index(drop=True)
 

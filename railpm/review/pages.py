@@ -134,17 +134,31 @@ class ReviewData:
     def telemetry_daily(self, vehicle_number: str) -> pd.DataFrame:
         if "telemetry_daily" in self._cache:
             by_vehicle = self._cached("telemetry_daily", dict)
-            return by_vehicle.get(vehicle_number, self._cache["telemetry_columns"]).reset_index(drop=True)
+            return by_vehicle.get(vehicle_number, self._cache["telemetry_daily_columns"]).reset_index(drop=True)
         return data.read_telemetry_daily(self.settings.lake_dir, [vehicle_number])
+
+    def vehicle_events(self, feed: contracts.Feed, vehicle_number: str) -> pd.DataFrame:
+        """One vehicle's faults or work orders, oldest first."""
+        if feed.name in self._cache:
+            by_vehicle = self._cached(feed.name, dict)
+            return by_vehicle.get(vehicle_number, self._cache[f"{feed.name}_columns"]).reset_index(drop=True)
+        return data.read_vehicle_events(self.settings.lake_dir, feed, vehicle_number)
 
     def prefetch_fleet(self) -> None:
         """For the static report: what every vehicle page needs, one read each (telemetry aggregated by day)."""
-        try:
-            fleet = data.read_telemetry_daily(self.settings.lake_dir)
-            self._cache["telemetry_columns"] = fleet.iloc[0:0]
-            self._cache["telemetry_daily"] = {vn: rows for vn, rows in fleet.groupby("vehicle_number", sort=False)}
-        except data.LayerMissing as exc:
-            self._cache["telemetry_daily"] = exc
+        readers = {
+            "telemetry_daily": lambda: data.read_telemetry_daily(self.settings.lake_dir),
+            contracts.FAULTS.name: lambda: data.read_vehicle_events(self.settings.lake_dir, contracts.FAULTS),
+            contracts.WORK_ORDERS.name: lambda: data.read_vehicle_events(self.settings.lake_dir, contracts.WORK_ORDERS),
+        }
+        for key, read in readers.items():
+            try:
+                fleet = read()
+            except data.LayerMissing as exc:
+                self._cache[key] = exc
+                continue
+            self._cache[f"{key}_columns"] = fleet.iloc[0:0]
+            self._cache[key] = {vn: rows for vn, rows in fleet.groupby("vehicle_number", sort=False)}
         for shared in (self.predictions, self.dossier, self.all_feedback):
             try:
                 shared()
@@ -310,7 +324,7 @@ def vehicle_page(review: ReviewData, vehicle_number: str) -> Page:
     else:
         context["predictions"] = predictions
 
-    faults = section(data.read_vehicle_events, review.settings.lake_dir, contracts.FAULTS, vehicle_number)
+    faults = section(review.vehicle_events, contracts.FAULTS, vehicle_number)
     if faults:
         context["fault_plot"] = Markup(plots.fault_timeline(faults.value)) if not faults.value.empty else None
         faults = Section(records(faults.value.sort_values("ts", ascending=False).head(200)))
@@ -324,7 +338,7 @@ def vehicle_page(review: ReviewData, vehicle_number: str) -> Page:
     else:
         context["trends"] = telemetry
 
-    work_orders = section(data.read_vehicle_events, review.settings.lake_dir, contracts.WORK_ORDERS, vehicle_number)
+    work_orders = section(review.vehicle_events, contracts.WORK_ORDERS, vehicle_number)
     if work_orders:
         work_orders = Section(records(work_orders.value.sort_values("opened_at", ascending=False)))
     context["work_orders"] = work_orders

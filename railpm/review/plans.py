@@ -63,9 +63,9 @@ def _rows(frame: pd.DataFrame) -> list[dict]:
 
 
 def read_inspection_plan(settings: Settings) -> PlanView:
-    from railpm.planning.inspections import InspectionRules
-
     folder = latest_plan_folder(settings.plans_dir, "inspection_plan.parquet", "inspection_plan")
+    from railpm.planning.inspections import InspectionRules  # OR-Tools is slow to import: only when a plan exists
+
     plan = pd.read_parquet(folder / "inspection_plan.parquet")
     summary = _summary(folder, "inspections")
     capacity = InspectionRules.from_settings(settings).capacity
