@@ -90,9 +90,9 @@ def typed_table(feed: Feed, frame: pd.DataFrame) -> pa.Table:
 
 
 def event_days(feed: Feed, table: pa.Table) -> np.ndarray:
-    """``YYYY-MM-DD`` of each record's event time (UTC)."""
-    ts = table.column(feed.time_column).to_numpy()
-    return np.datetime_as_string(ts.astype("datetime64[D]"), unit="D")
+    """The UTC day (``datetime64[D]``) of each record's event time."""
+    utc = pc.cast(table.column(feed.time_column), pa.timestamp("us"))  # the same instants, zone dropped
+    return pc.cast(utc, pa.date32()).to_numpy()
 
 
 def row_hashes(table: pa.Table) -> np.ndarray:

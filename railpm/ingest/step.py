@@ -271,7 +271,7 @@ def _revise_other_files(settings: Settings, feed: Feed, landing: LandingFile, lo
         superseded = []
         for day, by_day in group.groupby("other_day", dropna=False, sort=True):
             removed = lake.remove_lake_records(
-                settings.lake_dir, feed, other_part, None if pd.isna(day) else str(day), by_day[list(feed.key)]
+                settings.lake_dir, feed, other_part, None if pd.isna(day) else pd.Timestamp(day).strftime("%Y-%m-%d"), by_day[list(feed.key)]
             )
             changed = by_day[~by_day["identical"].astype(bool)]
             if len(changed):
