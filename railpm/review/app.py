@@ -23,6 +23,7 @@ from urllib.parse import quote, urlsplit
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from starlette.concurrency import run_in_threadpool
 
 from railpm import contracts
 from railpm.config import Settings
@@ -163,8 +164,9 @@ def create_app(settings: Settings) -> FastAPI:
             return origin is None
         return urlsplit(origin).netloc == request.headers.get("host")
 
-    def store(entry: FeedbackIn) -> dict:
-        return store_feedback(settings, entry)
+    async def store(entry: FeedbackIn) -> dict:
+        """Storing reads the registry and predictions and writes a file: keep it off the event loop."""
+        return await run_in_threadpool(store_feedback, settings, entry)
 
     @app.post("/api/feedback", status_code=201)
     async def api_feedback(request: Request) -> JSONResponse:
@@ -180,7 +182,7 @@ def create_app(settings: Settings) -> FastAPI:
             return JSONResponse({"detail": ["the body must be a JSON object"]}, status_code=422)
         try:
             entry = FeedbackIn.model_validate(payload)
-            stored = store(entry)
+            stored = await store(entry)
         except ValidationError as exc:
             return JSONResponse({"detail": validation_messages(exc)}, status_code=422)
         except RailpmError as exc:
@@ -200,11 +202,11 @@ def create_app(settings: Settings) -> FastAPI:
         vehicle_number = values.get("vehicle_number", "")
         try:
             entry = FeedbackIn.model_validate(values)
-            stored = store(entry)
+            stored = await store(entry)
         except (ValidationError, RailpmError) as exc:
             message = "; ".join(validation_messages(exc)) if isinstance(exc, ValidationError) else str(exc)
             try:
-                page = pages.vehicle_page(review_data(), vehicle_number)
+                page = await run_in_threadpool(pages.vehicle_page, review_data(), vehicle_number)
             except (pages.VehicleNotFound, LayerMissing, ValueError):
                 return error_page(422, "Feedback not recorded", message)
             return html("vehicles", page, status=422, error=f"Feedback not recorded: {message}",
