@@ -46,9 +46,6 @@ def build_session(
         "spark.sql.sources.partitionOverwriteMode": "dynamic",
         "spark.ui.enabled": str(ui).lower(),
         "spark.ui.showConsoleProgress": "false",
-        # Wide feature tables: whole-stage codegen of a few hundred columns exceeds the JVM method limit
-        # and falls back anyway; skipping the attempt avoids a noisy warning per query.
-        "spark.sql.codegen.maxFields": "1000",
         "spark.driver.extraJavaOptions": "-Duser.timezone=UTC",
         "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
     }

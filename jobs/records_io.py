@@ -1,0 +1,62 @@
+"""Reading the lake and writing records, shared by the jobs so that every job writes the same way.
+
+Records are Parquet partitioned by ``day`` and written with dynamic partition overwrite: Spark stages the
+new files and swaps each day's folder at commit, so a rerun replaces exactly the days it recomputed and a
+failed run leaves the previous records readable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from pyspark.sql import DataFrame, SparkSession
+
+from railpm import contracts
+from railpm.config import Settings, get_settings
+from railpm.errors import RailpmError
+from railpm.spark import build_session, read_lake_feed
+
+
+def sql(query: str, **frames: DataFrame) -> DataFrame:
+    """Spark SQL over DataFrames (``{name}`` in the query): a transform of hundreds of feature expressions is
+    one analysed statement instead of thousands of Py4J calls building Column objects."""
+    session = next(iter(frames.values())).sparkSession
+    return session.sql(query, **frames)
+
+
+def read_lake(session: SparkSession, settings: Settings, *feeds: contracts.Feed) -> list[DataFrame]:
+    return [read_lake_feed(session, settings.lake_dir, feed) for feed in feeds]
+
+
+def record_path(settings: Settings, table: str) -> Path:
+    return settings.records_dir / table
+
+
+def write_records(frame: DataFrame, path: Path, partition_by: str | None = "day", sort_by: tuple[str, ...] = ()) -> None:
+    """Write a record table idempotently: day-partitioned with dynamic overwrite, or whole for small tables."""
+    # One file per day: a day of the fleet is a few thousand rows, not worth several files.
+    frame = frame.repartition(partition_by) if partition_by else frame.coalesce(1)
+    if sort_by:
+        frame = frame.sortWithinPartitions(*sort_by)
+    writer = frame.write.mode("overwrite").option("compression", "snappy")
+    if partition_by:
+        writer = writer.partitionBy(partition_by)
+    writer.parquet(str(path))
+
+
+def read_records(session: SparkSession, path: Path) -> DataFrame:
+    if not Path(path).exists():
+        raise RailpmError(f"records {path} do not exist: run `railpm records` first")
+    return session.read.parquet(str(path))
+
+
+def submit(run: Callable[[SparkSession, Settings], None], app_name: str) -> None:
+    """The body of a job's ``main()`` under spark-submit: settings from the environment, master from the
+    command line."""
+    settings = get_settings()
+    session = build_session(settings.spark, app_name, local=False)
+    try:
+        run(session, settings)
+    finally:
+        session.stop()
