@@ -208,9 +208,9 @@ def build_problem(
     scheduled = _merge_scheduled(maintenance_due, registry, start, rules)
     allowed = [_allowed_days(d, start, window, rules.scheduled_advance_days) for d in scheduled["due_day"]]
 
-    homes = registry.set_index("vehicle_number")["home_depot"].to_dict()
-    homes.update(dict(zip(scheduled["vehicle_number"], scheduled["depot"])))
-    homes.update(dict(zip(candidates["vehicle_number"], candidates["home_depot"])))
+    homes = dict(zip(candidates["vehicle_number"], candidates["home_depot"]))
+    homes.update(zip(scheduled["vehicle_number"], scheduled["depot"]))
+    homes.update(registry.set_index("vehicle_number")["home_depot"].to_dict())  # the registry has the last word
     depot_names = sorted(set(rules.depots) | set(homes.values()))
     depots = {
         v: [home] + ([d for d in depot_names if d != home] if rules.allow_transfers else []) for v, home in homes.items()
@@ -338,6 +338,7 @@ def solve_cp_sat(problem: _Problem, rules: InspectionRules, hint: _Solution | No
             hint = at_home
         solution, info = _solve_cp_sat(problem, rules, hint)
         info["solve_time_s"] = round(info["solve_time_s"] + first["solve_time_s"], 3)
+        info["solve_cpu_s"] = round(info["solve_cpu_s"] + first["solve_cpu_s"], 3)
         if hint is at_home and (not info["found"] or _rank(problem, solution) < _rank(problem, at_home)):
             solution, info["found"] = at_home, True
             info["status"] = f"{first['status']} (home depots; {info['status']} with transfers)"
@@ -346,7 +347,7 @@ def solve_cp_sat(problem: _Problem, rules: InspectionRules, hint: _Solution | No
 
 
 def _solve_cp_sat(problem: _Problem, rules: InspectionRules, hint: _Solution | None) -> tuple[_Solution, dict]:
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     model = cp_model.CpModel()
     cands, sched = problem.candidates, problem.scheduled
     net = problem.value - problem.inspection_cents
@@ -428,7 +429,7 @@ def _solve_cp_sat(problem: _Problem, rules: InspectionRules, hint: _Solution | N
 
     solver = _solver(rules)
     status = solver.solve(model)
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
 
     solution = _Solution()
     found = status in (cp_model.OPTIMAL, cp_model.FEASIBLE)
@@ -448,6 +449,7 @@ def _solve_cp_sat(problem: _Problem, rules: InspectionRules, hint: _Solution | N
         "status": solver.status_name(status),
         "found": found,
         "solve_time_s": round(elapsed, 3),
+        "solve_cpu_s": round(cpu, 3),
         "variables": len(z) + len(y) + len(xp) + len(xr),
         "bound_cents": int(solver.best_objective_bound) if found else None,
     }
@@ -601,6 +603,7 @@ def plan_inspections(
         "solver_status": info["status"],
         "solver_variables": info["variables"],
         "solve_time_s": info["solve_time_s"],
+        "solve_cpu_s": info["solve_cpu_s"],
         "greedy_time_s": round(greedy_time, 3),
         "objective_eur": best / 100,
         "greedy_objective_eur": base / 100,
