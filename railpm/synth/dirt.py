@@ -184,6 +184,10 @@ def _freeze_spells(frame, signal_columns, probability, taken, rng) -> list[tuple
             s = int(rng.integers(first, end - length + 1))
             if taken[s : s + length].any():
                 continue
+            # A clean neighbour equal to the frozen value would lengthen the run beyond the recorded spell.
+            neighbours = [values[i] for i in (s - 1, s + length) if first <= i < end]
+            if any(value == values[s] for value in neighbours):
+                continue
             frame.loc[s : s + length - 1, column] = values[s]
             taken[s : s + length] = True
             dirty += [(row, "stuck", column) for row in range(s, s + length)]
