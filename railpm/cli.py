@@ -138,22 +138,28 @@ def report(data_root: DataRoot = None) -> None:
 def demo(
     data_root: DataRoot = None,
     regenerate: Annotated[bool, typer.Option("--regenerate", help="Generate the fleet even if one is already there.")] = False,
+    until: Annotated[
+        Optional[str], typer.Option("--until", help="Stop after this DAG (default: every DAG the main job chains).")
+    ] = None,
 ) -> None:
     """The main job: generate the synthetic fleet and run it through every Airflow DAG of the pipeline."""
     import time
 
     from rich.table import Table
 
-    from railpm.demo import PIPELINE_DAGS, StepTiming, run_pipeline_dags
+    from railpm.demo import PIPELINE_DAGS, StepTiming, run_pipeline_dags, where_things_are
 
     settings = settings_from(data_root)
+    if until is not None and until not in PIPELINE_DAGS:
+        raise RailpmError(f"--until must name one of the pipeline DAGs: {', '.join(PIPELINE_DAGS)}")
+    dags = PIPELINE_DAGS[: PIPELINE_DAGS.index(until) + 1] if until else PIPELINE_DAGS
     timings = []
     if regenerate or not (settings.truth_dir / "fleet_summary.json").exists():
         started = time.perf_counter()
         generate_with_progress(settings)
         timings.append(StepTiming("generate fleet", time.perf_counter() - started))
     with console.status("starting") as status:
-        timings += run_pipeline_dags(settings, PIPELINE_DAGS, on_step=lambda d: status.update(f"airflow dags test {d}"))
+        timings += run_pipeline_dags(settings, dags, on_step=lambda d: status.update(f"airflow dags test {d}"))
     table = Table(title="railpm demo: steps")
     table.add_column("step")
     table.add_column("seconds", justify="right")
@@ -161,6 +167,8 @@ def demo(
         table.add_row(timing.step, f"{timing.seconds:.1f}")
     table.add_row("[bold]total", f"[bold]{sum(t.seconds for t in timings):.1f}")
     console.print(table)
+    for what, path in where_things_are(settings).items():
+        console.print(f"{what}: [bold]{path.resolve()}[/]")
 
 
 @app.command()

@@ -14,8 +14,10 @@ from railpm.config import Settings
 from railpm.errors import RailpmError
 from railpm.orchestration import airflow_environment, migrate_metadata_db, run_dag
 
-PIPELINE_DAGS = ("fleet_ingest", "fleet_records", "fleet_train", "fleet_score", "fleet_plan")
-"""In data order: landing -> lake -> records -> model -> predictions -> plans and report."""
+PIPELINE_DAGS = ("fleet_ingest",)
+"""The DAGs the main job chains, in data order. fleet_train, fleet_score and fleet_plan exist but need the
+component-day records that fleet_records (Spark) will publish; they join this chain when that DAG lands:
+landing -> lake -> records -> model -> predictions -> plans and report."""
 
 
 @dataclass
@@ -47,3 +49,14 @@ def run_pipeline_dags(settings: Settings, dags=PIPELINE_DAGS, on_step=None) -> l
             raise RailpmError(f"DAG {dag_id} failed (exit {result.exit_code}); Airflow's output ends:\n{result.tail(60)}")
         timings.append(StepTiming(dag_id, time.perf_counter() - started))
     return timings
+
+
+def where_things_are(settings: Settings) -> dict[str, Path]:
+    """The outputs a person opens after the demo, by what they are."""
+    return {
+        "lake (accepted records by feed and day)": settings.lake_dir,
+        "quarantine (rejected records with their rules)": settings.quarantine_dir,
+        "run records (counts reconciled per file)": settings.runs_dir,
+        "files set aside whole": settings.rejected_files_dir,
+        "GX Data Docs (open in a browser)": settings.data_docs_dir / "index.html",
+    }
