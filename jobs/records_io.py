@@ -25,6 +25,17 @@ def sql(query: str, **frames: DataFrame) -> DataFrame:
     return session.sql(query, **frames)
 
 
+def cut_lineage(frame: DataFrame) -> DataFrame:
+    """Compute a stage now and start the next one from its rows, not from its plan.
+
+    A record is a few hundred feature expressions stacked on joins and windows; analysed and optimised as one
+    plan, Spark spent 20 s planning and 70 s running vehicle_days for 40 vehicles x 240 days, against 25 s in
+    all with the stages cut (measured on 2 cores). A local checkpoint keeps the rows on the executors, so it
+    works under any master; losing an executor mid-job fails the job, which the DAG's retry reruns.
+    """
+    return frame.localCheckpoint(eager=True)
+
+
 def read_lake(session: SparkSession, settings: Settings, *feeds: contracts.Feed) -> list[DataFrame]:
     return [read_lake_feed(session, settings.lake_dir, feed) for feed in feeds]
 

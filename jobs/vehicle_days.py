@@ -9,7 +9,8 @@ How it stays fast on a fleet: hourly readings are scored against what is normal 
 and reduced to one row of additive sums per vehicle-day first; every window (1, 7, 30, 365 days) is then a
 difference of running sums over that dense daily spine, so one pass of running sums and one of lags serve
 all features, and the hourly table is shuffled once. The steps are written as Spark SQL over DataFrames:
-a few hundred feature expressions analysed in one call each, instead of thousands of Py4J round trips.
+a few hundred feature expressions analysed in one call each, instead of thousands of Py4J round trips, and
+each stage is materialised before the next (``cut_lineage``) so that no plan grows to the whole job.
 
 How it stays honest: the normal of a regime on day D is fitted on the fleet's readings up to D only; a work
 order counts from its close (replacement, inspection) or open (corrective, until closed); windows only look
@@ -22,7 +23,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from railpm import contracts
 from railpm.config import Settings
-from railpm.jobs.records_io import read_lake, record_path, sql, submit, write_records
+from railpm.jobs.records_io import cut_lineage, read_lake, record_path, sql, submit, write_records
 
 WINDOWS = (1, 7, 30)
 """Trailing windows in days, each ending with (and including) the record's day."""
@@ -102,7 +103,7 @@ def with_operating_regime(telemetry: DataFrame, vehicles: DataFrame) -> DataFram
         f"""
         SELECT /*+ BROADCAST(v) */ t.*, v.vehicle_type,
           to_date(t.ts) AS day,
-          (unix_seconds(t.ts) % 86400) / 86400.0 AS hour_frac,
+          (unix_seconds(t.ts) % 86400) / 86400D AS hour_frac,
           {band_sql("t.speed_kmh", SPEED_BANDS_KMH)} AS speed_band,
           {band_sql("t.load_pct", LOAD_BANDS_PCT)} AS load_band,
           {band_sql("t.ambient_temp_c", AMBIENT_BANDS_C)} AS ambient_band
@@ -477,12 +478,13 @@ def assemble_vehicle_days(sums: DataFrame) -> DataFrame:
 def build_vehicle_days(telemetry: DataFrame, faults: DataFrame, work_orders: DataFrame, vehicles: DataFrame) -> DataFrame:
     """The whole transform: lake tables in, one record per vehicle-day out."""
     readings = with_operating_regime(telemetry, vehicles)
-    signal_days = sum_signal_days(score_readings(readings, fit_regime_normals(readings)))
-    starts = vehicle_starts(vehicles, data_period(signal_days, faults, work_orders))
+    signal_days = cut_lineage(sum_signal_days(score_readings(readings, fit_regime_normals(readings))))
+    starts = cut_lineage(vehicle_starts(vehicles, data_period(signal_days, faults, work_orders)))
     daily = join_daily_facts(
         vehicle_day_spine(starts), signal_days, count_fault_days(faults), maintenance_days(work_orders, starts)
     )
-    return assemble_vehicle_days(window_sums(running_totals(daily)))
+    totals = cut_lineage(running_totals(cut_lineage(daily)))
+    return assemble_vehicle_days(cut_lineage(window_sums(totals)))
 
 
 def run(session: SparkSession, settings: Settings) -> None:
