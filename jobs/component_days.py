@@ -3,7 +3,7 @@
     spark-submit --master <local[*] | spark://host:7077 | yarn | k8s://...> jobs/component_days.py
 
 reads ``records/vehicle_days`` and the lake's work orders, writes ``records/component_days`` (Parquet,
-partitioned by day), the table the failure models train on.
+partitioned by month), the table the failure models train on.
 
 Each row carries the vehicle-day features, the component's own under generic names (``comp_*``: days and km
 since its last replacement, its warning and failure codes, its condition signal's features), so that one

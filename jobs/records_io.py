@@ -1,8 +1,8 @@
 """Reading the lake and writing records, shared by the jobs so that every job writes the same way.
 
-Records are Parquet partitioned by ``day`` and written with dynamic partition overwrite: Spark stages the
-new files and swaps each day's folder at commit, so a rerun replaces exactly the days it recomputed and a
-failed run leaves the previous records readable.
+Day-keyed records are Parquet partitioned by month (``contracts.RECORD_PARTITION``) and written with dynamic
+partition overwrite: Spark stages the new files and swaps each month's folder at commit, so a rerun replaces
+exactly the months it recomputed and a failed run leaves the previous records readable.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql.functions import date_format
 
 from railpm import contracts
 from railpm.config import Settings, get_settings
@@ -44,10 +45,19 @@ def record_path(settings: Settings, table: str) -> Path:
     return settings.records_dir / table
 
 
-def write_records(frame: DataFrame, path: Path, partition_by: str | None = "day", sort_by: tuple[str, ...] = ()) -> None:
-    """Write a record table idempotently: day-partitioned with dynamic overwrite, or whole for small tables."""
-    # One file per day: a day of the fleet is a few thousand rows, not worth several files.
-    frame = frame.repartition(partition_by) if partition_by else frame.coalesce(1)
+def write_records(
+    frame: DataFrame, path: Path, partition_by: str | None = contracts.RECORD_PARTITION, sort_by: tuple[str, ...] = ()
+) -> None:
+    """Write a record table idempotently: month-partitioned (derived from ``day``) with dynamic overwrite, or
+    as one file for small tables (``partition_by=None``). Rows are sorted by day first, so a reader asking for
+    one day skips the other row groups by their statistics."""
+    if partition_by == contracts.RECORD_PARTITION:
+        frame = frame.withColumn(partition_by, date_format("day", "yyyy-MM")).repartition(partition_by)
+        sort_by = ("day", *sort_by)
+    elif partition_by:
+        frame = frame.repartition(partition_by)
+    else:
+        frame = frame.coalesce(1)
     if sort_by:
         frame = frame.sortWithinPartitions(*sort_by)
     writer = frame.write.mode("overwrite").option("compression", "snappy")

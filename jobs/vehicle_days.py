@@ -2,7 +2,7 @@
 
     spark-submit --master <local[*] | spark://host:7077 | yarn | k8s://...> jobs/vehicle_days.py
 
-reads the lake under ``$RAILPM_DATA_ROOT`` and writes ``records/vehicle_days`` (Parquet, partitioned by day).
+reads the lake under ``$RAILPM_DATA_ROOT`` and writes ``records/vehicle_days`` (Parquet, partitioned by month).
 On a cluster the driver needs railpm installed (or ``--py-files``); executors run no Python at all.
 
 How it stays fast on a fleet: hourly readings are scored against what is normal for their operating regime
@@ -477,7 +477,7 @@ def assemble_vehicle_days(sums: DataFrame) -> DataFrame:
 
 def build_vehicle_days(telemetry: DataFrame, faults: DataFrame, work_orders: DataFrame, vehicles: DataFrame) -> DataFrame:
     """The whole transform: lake tables in, one record per vehicle-day out."""
-    readings = with_operating_regime(telemetry, vehicles)
+    readings = cut_lineage(with_operating_regime(telemetry, vehicles))  # scanned once, read by two steps
     signal_days = cut_lineage(sum_signal_days(score_readings(readings, fit_regime_normals(readings))))
     starts = cut_lineage(vehicle_starts(vehicles, data_period(signal_days, faults, work_orders)))
     daily = join_daily_facts(

@@ -364,6 +364,11 @@ FEEDBACK = Feed(
 # --------------------------------------------------------------------------------------------------
 # The full feature list is owned by railpm.jobs.vehicle_days; what other layers rely on is stated here.
 
+RECORD_PARTITION = "month"
+"""Day-keyed record tables are hive-partitioned by calendar month (``month=YYYY-MM``), ``day`` stays a column:
+a folder per day meant a Parquet file per day with a writer per column (several hundred), which cost more
+CPU than computing the records."""
+
 VEHICLE_DAY_KEY = ("vehicle_number", "day")
 """records/vehicle_days: one row per vehicle per day (wide: every signal's and fault family's features)."""
 
