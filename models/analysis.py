@@ -6,11 +6,14 @@ notebooks only display them, so no figure exists only in a notebook.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
 
-from railpm.models.backtest import Backtest
+from railpm.errors import RailpmError
 from railpm.models.frames import DAYS_TO_FAILURE, EVENT, LABEL, TIME, failure_events
 from railpm.models.survival import kaplan_meier
 from railpm.models.tracking import CHALLENGER, CHAMPION, PRIMARY_METRIC, version_by_alias
@@ -52,9 +55,11 @@ def survival_from_day(records: pd.DataFrame, component: str) -> pd.DataFrame:
     return pd.DataFrame({"days": values, "survival": surv}).drop_duplicates("days", keep="last")
 
 
-def warning_summary(backtest: Backtest, lead_days: list[int]) -> pd.DataFrame:
-    """Per component and method: failures in the test periods, the share warned N days ahead, median warning."""
-    events = backtest.events
+def warning_summary(events: pd.DataFrame, lead_days: list[int]) -> pd.DataFrame:
+    """Per component and method: failures in the test periods, the share warned N days ahead, median warning.
+
+    ``events`` is a backtest's ``events`` table (one row per failure and method with its ``warning_days``).
+    """
     grouped = events.groupby(["component", "method"])["warning_days"]
     out = pd.DataFrame({"failures": grouped.size(), "warned": grouped.apply(lambda s: s.notna().mean()),
                         "median_warning_days": grouped.median()})
@@ -82,3 +87,18 @@ def compare_aliases(tracking_uri: str, model_name: str, aliases=(CHAMPION, CHALL
                                                                            "life_interval.mean", "champion."))},
         }
     return pd.DataFrame(columns)
+
+
+def champion_backtest(tracking_uri: str, model_name: str, alias: str = CHAMPION) -> dict[str, pd.DataFrame]:
+    """The backtest tables logged with the aliased version's training run (events, importance, summary)."""
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    version = version_by_alias(client, model_name, alias)
+    if version is None:
+        raise RailpmError(f"no version of {model_name!r} carries the alias {alias!r}: run `railpm train` first")
+    tables = {"events": "backtest/events.json", "importance": "backtest/feature_importance.json",
+              "summary": "backtest/summary.json", "life": "backtest/life_coverage.json"}
+    out = {}
+    for name, path in tables.items():
+        logged = json.loads(Path(client.download_artifacts(version.run_id, path)).read_text())
+        out[name] = pd.DataFrame(logged["data"], columns=logged["columns"])
+    return out

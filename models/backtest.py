@@ -166,7 +166,7 @@ def _life_coverage(fold: Fold, model: FittedModels, test: pd.DataFrame, params: 
 
 
 def run_backtest(records: pd.DataFrame, params: ModelParams, settings: ModelSettings, *,
-                 min_train_days: int | None = None, importance_rows: int = 4000, progress=None) -> Backtest:
+                 min_train_days: int | None = None, progress=None) -> Backtest:
     """Backtest the recipe ``params`` and both baselines on ``settings.backtest_folds`` rolling-origin folds.
 
     ``records`` are normalised component-day records (``frames.normalise``) with their labels.
@@ -194,7 +194,7 @@ def run_backtest(records: pd.DataFrame, params: ModelParams, settings: ModelSett
         keep = ["day", "vehicle_number", "component", "home_depot", LABEL, TIME, EVENT] + [f"score_{m}" for m in METHODS]
         scored_parts.append(test[keep].assign(fold=fold.number))
         if fold is folds[-1]:
-            importance = feature_importance(model, test, importance_rows, params.random_state)
+            importance = feature_importance(model, test, params.importance_rows, params.random_state)
         if progress is not None:
             progress(fold)
     return Backtest(folds, pd.DataFrame(table_rows), pd.concat(scored_parts, ignore_index=True),
@@ -210,9 +210,13 @@ def feature_importance(model: FittedModels, test: pd.DataFrame, max_rows: int, r
     if y.sum() == 0 or y.all():
         return pd.DataFrame({"feature": [], "importance": [], "importance_std": []})
     X = model_input(labelled, model.numeric_features)
-    result = permutation_importance(model.classifier, X, y, scoring="average_precision", n_repeats=2,
+    # Permute the prepared matrix and score the calibrated trees directly: the preparation is a fixed column
+    # mapping, so re-running it for each of several hundred permuted features only cost time.
+    prepare, classify = model.classifier[:-1], model.classifier[-1]
+    prepared = prepare.transform(X)
+    result = permutation_importance(classify, prepared, y, scoring="average_precision", n_repeats=2,
                                     random_state=random_state, n_jobs=1)
-    return (pd.DataFrame({"feature": X.columns, "importance": result.importances_mean,
+    return (pd.DataFrame({"feature": prepared.columns, "importance": result.importances_mean,
                           "importance_std": result.importances_std})
             .sort_values("importance", ascending=False, kind="stable").reset_index(drop=True))
 

@@ -62,7 +62,7 @@ def fit_models(rows: pd.DataFrame, params: ModelParams, life_quantiles: tuple[fl
     if not numeric:
         raise ValueError(f"no numeric feature for feature set {params.feature_set!r}")
     rng = np.random.default_rng(params.random_state)
-    labelled = weighted_rows(classifier_rows(rows))
+    labelled = weighted_rows(classifier_rows(stride_rows(rows, params.train_row_stride_days)))
     y = labelled[LABEL].astype(bool).to_numpy()
     if params.shuffle_training_labels:
         y = rng.permutation(y)

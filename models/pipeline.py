@@ -39,6 +39,11 @@ class ModelParams(BaseModel):
     max_leaf_nodes: int = Field(15, ge=2)
     min_samples_leaf: int = Field(60, ge=1)
     l2_regularization: float = Field(1.0, ge=0)
+    max_features: float = Field(
+        0.3, gt=0, le=1, description="share of features each split considers: regularises, and speeds the fit"
+    )
+    train_row_stride_days: int = Field(1, ge=1, description="fit the classifier on every n-th day per component")
+    importance_rows: int = Field(4000, ge=100, description="held-out rows the permutation importance is measured on")
     class_weight: str | None = Field(
         None, pattern="^balanced$",
         description="'balanced' weights the rare failures up in the fit; off by default (see build_pipeline)",
@@ -84,6 +89,7 @@ def _trees(params: ModelParams, max_iter: int, class_weight) -> HistGradientBoos
         max_leaf_nodes=params.max_leaf_nodes,
         min_samples_leaf=params.min_samples_leaf,
         l2_regularization=params.l2_regularization,
+        max_features=params.max_features,
         categorical_features=CATEGORICAL,
         class_weight=class_weight,
         early_stopping=False,  # a random validation split would mix days; the iteration count is a parameter

@@ -25,6 +25,11 @@ def artifact_root(settings: Settings):
     return settings.data_root / "mlartifacts" if uri.startswith(("sqlite:", "file:")) or "://" not in uri else None
 
 
+def recipe(settings: Settings, **overrides) -> ModelParams:
+    """The training recipe: defaults, then ``Settings.model.recipe``, then explicit overrides (e.g. CLI options)."""
+    return ModelParams(**{**settings.model.recipe, **{k: v for k, v in overrides.items() if v is not None}})
+
+
 def training_records(settings: Settings) -> pd.DataFrame:
     """Component-day records with the engineers' feedback applied (``railpm.feedback.training_labels``).
 
@@ -39,13 +44,13 @@ def training_records(settings: Settings) -> pd.DataFrame:
 
 
 def backtest_fleet(settings: Settings, params: ModelParams | None = None, progress=None) -> Backtest:
-    return run_backtest(training_records(settings), params or ModelParams(), settings.model, progress=progress)
+    return run_backtest(training_records(settings), params or recipe(settings), settings.model, progress=progress)
 
 
 def train_fleet(settings: Settings, params: ModelParams | None = None, progress=None) -> TrainingResult:
     path = component_days_dir(settings)
     records = training_records(settings)
-    return train_and_register(records, params or ModelParams(), settings.model, tracking_uri=settings.tracking_uri,
+    return train_and_register(records, params or recipe(settings), settings.model, tracking_uri=settings.tracking_uri,
                               artifact_root=artifact_root(settings), records_source=str(path.resolve()),
                               progress=progress)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import date
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -66,6 +67,10 @@ class ModelSettings(BaseModel):
         3, ge=0, description="alerts a depot can act on per day; the riskiest above the cost threshold get them"
     )
     remaining_life_interval: float = Field(0.8, gt=0, lt=1, description="nominal coverage of the remaining-life interval")
+    recipe: dict[str, Any] = Field(
+        default_factory=dict,
+        description='overrides of the training recipe (railpm.models.pipeline.ModelParams), e.g. {"max_iter": 100}',
+    )
 
 
 class PlanSettings(BaseModel):

@@ -47,7 +47,7 @@ def test_features_are_every_column_but_keys_categoricals_and_labels():
     assert features == ["age_days", "bearing_temp_mean_7d", "new_signal_slope_30d"]
     X = model_input(normalise(frame))
     assert list(X.columns) == [*contracts.CATEGORICAL_FEATURES, *features]
-    assert all(X[c].dtype == "float64" for c in features)
+    assert all(X[c].dtype == "float32" for c in features)
 
 
 def test_records_breaking_the_contract_are_refused_with_the_rule():

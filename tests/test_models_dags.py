@@ -1,0 +1,80 @@
+"""The ``fleet_train`` and ``fleet_score`` DAGs: their shape, and real ``airflow dags test`` runs on the model fleet."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+
+from conftest import run_dag_test
+from railpm import contracts
+from railpm.models.tracking import CHALLENGER, CHAMPION, version_by_alias
+
+REPO = Path(__file__).resolve().parents[1]
+
+SHAPE = """
+import json, sys
+from airflow.dag_processing.dagbag import DagBag
+out = {}
+for dag_id in sys.argv[1:]:
+    bag = DagBag(dag_folder=f"dags/{dag_id}.py")
+    dag = bag.dags[dag_id]
+    condition = dag.timetable.asset_condition
+    out[dag_id] = {
+        "errors": {str(k): str(v) for k, v in bag.import_errors.items()},
+        "tasks": {t.task_id: sorted(t.downstream_task_ids) for t in dag.tasks},
+        "outlets": {t.task_id: [o.name for o in t.outlets] for t in dag.tasks},
+        "assets": [a.name for a in condition.objects] if condition is not None else [],
+        "cron": getattr(dag.timetable, "_expression", None),
+    }
+print("SHAPE " + json.dumps(out))
+"""
+
+
+def test_train_runs_weekly_and_score_runs_on_the_records_and_publishes_predictions(airflow_env):
+    done = subprocess.run([sys.executable, "-c", SHAPE, "fleet_train", "fleet_score"], env=airflow_env, cwd=REPO,
+                          capture_output=True, text=True)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("SHAPE ")]
+    assert done.returncode == 0 and lines, done.stderr[-3000:]
+    shape = json.loads(lines[-1].removeprefix("SHAPE "))
+    train, score = shape["fleet_train"], shape["fleet_score"]
+    assert train["errors"] == {} and score["errors"] == {}
+    assert train["tasks"] == {"train_and_register": []} and train["outlets"] == {"train_and_register": ["railpm.model"]}
+    assert train["cron"] == "0 0 * * 0"  # @weekly; on demand is any manual trigger
+    assert score["assets"] == ["railpm.records.component_days"]
+    assert score["tasks"] == {"score_latest_records": []}
+    assert score["outlets"] == {"score_latest_records": ["railpm.predictions"]}
+
+
+def model_env(settings) -> dict[str, str]:
+    """The fleet's model settings as the environment the DAG's tasks read them from."""
+    return {f"RAILPM_MODEL__{name.upper()}": json.dumps(value) if isinstance(value, (dict, list)) else str(value)
+            for name, value in settings.model.model_dump().items()}
+
+
+@pytest.mark.slow
+def test_airflow_trains_registers_and_scores_the_fleet_for_real(airflow_env, model_fleet):
+    """fleet_train registers a new version with an alias; fleet_score then writes the latest day's predictions
+    with the champion. Runs on the fleet's default store, which the notebooks' test then reuses."""
+    name = model_fleet.model.registered_model_name
+    client = MlflowClient(tracking_uri=model_fleet.tracking_uri, registry_uri=model_fleet.tracking_uri)
+    before = {v.version for v in client.search_model_versions(f"name='{name}'")}
+    run_dag_test(airflow_env, "fleet_train", model_fleet.data_root, extra_env=model_env(model_fleet))
+    added = {v.version for v in client.search_model_versions(f"name='{name}'")} - before
+    assert len(added) == 1
+    new = client.get_model_version(name, added.pop())
+    assert set(new.aliases) & {CHAMPION, CHALLENGER}
+    champion = version_by_alias(client, name, CHAMPION)
+    assert champion is not None
+
+    run_dag_test(airflow_env, "fleet_score", model_fleet.data_root, extra_env=model_env(model_fleet))
+    written = sorted(model_fleet.predictions_dir.glob("predictions-*.parquet"))
+    assert written, "fleet_score wrote no predictions"
+    predictions = pd.read_parquet(written[-1])
+    assert list(predictions.columns) == contracts.PREDICTIONS.column_names
+    assert len(predictions) > 0 and set(predictions["model_version"]) == {champion.version}
