@@ -15,8 +15,15 @@ LAKE: dict[str, Asset] = {feed: Asset(name=f"railpm.lake.{feed}", uri=f"railpm:/
 """Written by ``fleet_ingest``: one Asset per lake table (``lake/<feed>/``), updated when new records of that
 feed passed the GX gate; ``fleet_records`` runs on them."""
 
+VEHICLE_DAYS = Asset(name="railpm.records.vehicle_days", uri="railpm://records/vehicle_days", group="railpm")
+"""Written by ``fleet_records``: one record per vehicle and day, every feature as known that day."""
 COMPONENT_DAYS = Asset(name="railpm.records.component_days", uri="railpm://records/component_days", group="railpm")
 """Written by ``fleet_records``: one record per vehicle, day and component with its labels; ``fleet_score`` runs on it."""
+VEHICLE_DOSSIER = Asset(name="railpm.records.vehicle_dossier", uri="railpm://records/vehicle_dossier", group="railpm")
+"""Written by ``fleet_records``: one row per vehicle, its technical file (``railpm vehicle``, the review app)."""
+FLEET_RAMS = Asset(name="railpm.records.fleet_rams", uri="railpm://records/fleet_rams", group="railpm")
+"""Written by ``fleet_records``: MTBF, MTTR and availability per period, vehicle type and component, and the fault
+summary (``records/fleet_rams``, ``records/fault_summary``)."""
 MODEL = Asset(name="railpm.model", uri="railpm://models/failure", group="railpm")
 """Written by ``fleet_train``: a new registered version of the failure model (champion only if it passed the gate)."""
 PREDICTIONS = Asset(name="railpm.predictions", uri="railpm://predictions", group="railpm")

@@ -490,5 +490,61 @@ def ingest(data_root: DataRoot = None) -> None:
         console.print(f"Data Docs: {docs}", soft_wrap=True)
 
 
+# --------------------------------------------------------------------------------------------------
+# Vehicle records (Spark) and a vehicle's dossier
+# --------------------------------------------------------------------------------------------------
+
+@app.command()
+@reports_errors
+def records(data_root: DataRoot = None) -> None:
+    """Build the vehicle records from the lake with Spark (what fleet_records does, in one local session).
+
+    Writes records/vehicle_days, component_days, vehicle_dossier, fleet_rams and fault_summary; the master is
+    $RAILPM_SPARK__MASTER (local[*] by default).
+    """
+    import pyarrow.dataset as ds
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from railpm.records import RECORD_JOBS, build_records
+
+    settings = settings_from(data_root)
+    with Progress(TextColumn("[bold]building records[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("jobs"), TimeElapsedColumn(), console=console) as bar:
+        task = bar.add_task(f"(Spark {settings.spark.master})", total=len(RECORD_JOBS))
+
+        def on_job(job: str, timing=None) -> None:
+            if timing is None:
+                bar.update(task, description=job)
+            else:
+                bar.advance(task)
+                console.print(f"{job}: {timing.seconds:.1f} s")
+
+        timings = build_records(settings, on_job=on_job)
+    table = Table(title=f"records in {settings.records_dir}")
+    for column in ("job", "seconds", "table", "rows", "files"):
+        table.add_column(column, justify="right" if column in ("seconds", "rows", "files") else "left")
+    for timing in timings:
+        for i, path in enumerate(timing.tables):
+            dataset = ds.dataset(path, format="parquet", partitioning="hive")
+            table.add_row(timing.job if i == 0 else "", f"{timing.seconds:.1f}" if i == 0 else "", path.name,
+                          f"{dataset.count_rows():,}", f"{len(dataset.files):,}")
+    table.add_row("[bold]total", f"[bold]{sum(t.seconds for t in timings):.1f}", "", "", "")
+    console.print(table)
+
+
+@app.command()
+@reports_errors
+def vehicle(
+    number: Annotated[str, typer.Argument(help="Vehicle number, e.g. EMU-0001.")],
+    data_root: DataRoot = None,
+) -> None:
+    """Print a vehicle's dossier: identity, open work orders, faults, recurring faults, failures and MTBF,
+    next due inspections per level, condition signals."""
+    from railpm.dossier import print_dossier, read_dossier
+
+    print_dossier(read_dossier(settings_from(data_root), number), console)
+
+
 def main() -> None:  # pragma: no cover - console entry point
     sys.exit(app())

@@ -1,0 +1,48 @@
+"""fleet_records: the vehicle records, rebuilt by Spark whenever the lake gets new telemetry, faults, work
+orders or vehicles.
+
+Scheduled on the lake Assets ``fleet_ingest`` publishes (any of the four). Each task is one ``spark-submit``
+of a railpm job through the Spark provider's ``SparkSubmitOperator`` (``railpm.spark_submit``), so the same
+job files run on ``local[*]`` or a cluster: the master is the Airflow connection ``railpm_spark`` if the
+deployment defines one, else ``RAILPM_SPARK__MASTER`` (``local[*]`` by default). In order:
+
+1. ``vehicle_days``: one record per vehicle and day (``records/vehicle_days``);
+2. ``component_days``: one per vehicle, day and component with its labels (``records/component_days``),
+   which starts ``fleet_score``;
+3. ``vehicle_dossier`` and ``fleet_rams``: one dossier row per vehicle, and the fleet's MTBF, MTTR and
+   availability with the fault summary (``records/vehicle_dossier``, ``records/fleet_rams``,
+   ``records/fault_summary``).
+
+Every job overwrites what it recomputes, so a rerun or a retry leaves the same records. The data root comes
+from ``RAILPM_DATA_ROOT`` on the worker.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import dag
+
+from railpm.assets import COMPONENT_DAYS, FLEET_RAMS, LAKE, VEHICLE_DAYS, VEHICLE_DOSSIER
+from railpm.spark_submit import RecordsJobOperator
+
+
+@dag(
+    schedule=LAKE["telemetry"] | LAKE["faults"] | LAKE["work_orders"] | LAKE["vehicles"],
+    start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["railpm", "records", "spark"],
+    default_args={"retries": 2, "retry_delay": timedelta(minutes=2)},
+    doc_md=__doc__,
+)
+def fleet_records():
+    vehicle_days = RecordsJobOperator(task_id="vehicle_days", job="vehicle_days", outlets=[VEHICLE_DAYS])
+    component_days = RecordsJobOperator(task_id="component_days", job="component_days", outlets=[COMPONENT_DAYS])
+    dossier = RecordsJobOperator(task_id="vehicle_dossier", job="vehicle_dossier", outlets=[VEHICLE_DOSSIER])
+    rams = RecordsJobOperator(task_id="fleet_rams", job="fleet_rams", outlets=[FLEET_RAMS])
+    vehicle_days >> component_days >> [dossier, rams]
+
+
+fleet_records()
