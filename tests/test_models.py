@@ -265,3 +265,19 @@ def test_feedback_weights_become_repeated_training_rows_and_are_no_feature():
     assert "sample_weight" not in numeric_feature_columns(frame.columns)
     assert weighted_rows(frame)["vehicle_number"].tolist() == ["V1", "V1", "V2"]
     assert weighted_rows(frame.drop(columns=["sample_weight"]))["vehicle_number"].tolist() == ["V1", "V2"]
+
+
+def test_importance_is_measured_only_on_features_some_tree_splits_on():
+    from railpm.models.backtest import _split_features
+    from railpm.models.pipeline import build_pipeline
+
+    rng = np.random.default_rng(0)
+    n = 2000
+    X = pd.DataFrame({"vehicle_type": rng.choice(["EMU", "DMU"], n), "home_depot": rng.choice(["A", "B"], n),
+                      "component": rng.choice(["wheelset", "bogie"], n), "signal": rng.normal(size=n),
+                      "constant": np.ones(n)})
+    y = X["signal"] + rng.normal(size=n) * 0.3 > 1.0
+    fitted = build_pipeline(ModelParams(max_iter=15, calibration_folds=2, max_features=1.0)).fit(X, y)
+    prepared = fitted[:-1].transform(X)
+    used = {prepared.columns[i] for i in _split_features(fitted[-1], prepared.shape[1])}
+    assert "signal" in used and "constant" not in used
