@@ -167,8 +167,8 @@ def demo(
         table.add_row(timing.step, f"{timing.seconds:.1f}")
     table.add_row("[bold]total", f"[bold]{sum(t.seconds for t in timings):.1f}")
     console.print(table)
-    for what, path in where_things_are(settings).items():
-        console.print(f"{what}: [bold]{path.resolve()}[/]")
+    for what, place in where_things_are(settings, dags).items():
+        console.print(f"{what}: [bold]{place}[/]")
 
 
 @app.command()
@@ -322,11 +322,10 @@ def _is_blank(value) -> bool:
 MaxIter = Annotated[Optional[int], typer.Option("--max-iter", min=10, help="Boosting iterations of the classifier (default: 250).")]
 
 
-def _model_params(max_iter: int | None, shuffle_labels: bool = False):
-    from railpm.models.pipeline import ModelParams
+def _model_params(settings: Settings, max_iter: int | None, shuffle_labels: bool = False):
+    from railpm.models.tasks import recipe
 
-    overrides = {"max_iter": max_iter, "shuffle_training_labels": shuffle_labels or None}
-    return ModelParams(**{k: v for k, v in overrides.items() if v is not None})
+    return recipe(settings, max_iter=max_iter, shuffle_training_labels=shuffle_labels or None)
 
 
 def _print_backtest(backtest, title: str) -> None:
@@ -374,7 +373,7 @@ def backtest(data_root: DataRoot = None, max_iter: MaxIter = None) -> None:
     settings = settings_from(data_root)
     with Progress(console=console) as bar:
         task = bar.add_task("backtest", total=settings.model.backtest_folds)
-        result = backtest_fleet(settings, _model_params(max_iter), progress=_fold_progress(bar, task))
+        result = backtest_fleet(settings, _model_params(settings, max_iter), progress=_fold_progress(bar, task))
     _print_backtest(result, "backtest: mean over folds (model / age-usage / schedule)")
 
 
@@ -395,7 +394,7 @@ def train(
     settings = settings_from(data_root)
     with Progress(console=console) as bar:
         task = bar.add_task("backtest", total=settings.model.backtest_folds)
-        result = train_fleet(settings, _model_params(max_iter, shuffle_labels), progress=_fold_progress(bar, task))
+        result = train_fleet(settings, _model_params(settings, max_iter, shuffle_labels), progress=_fold_progress(bar, task))
     _print_backtest(result.backtest, "backtest: mean over folds (model / age-usage / schedule)")
     console.print(f"registered [bold]{settings.model.registered_model_name}[/] version {result.model_version} "
                   f"as [bold]{result.decision.alias}[/]: {result.decision.reason}")

@@ -14,10 +14,9 @@ from railpm.config import Settings
 from railpm.errors import RailpmError
 from railpm.orchestration import airflow_environment, migrate_metadata_db, run_dag
 
-PIPELINE_DAGS = ("fleet_ingest",)
-"""The DAGs the main job chains, in data order. fleet_train, fleet_score and fleet_plan exist but need the
-component-day records that fleet_records (Spark) will publish; they join this chain when that DAG lands:
-landing -> lake -> records -> model -> predictions -> plans and report."""
+PIPELINE_DAGS = ("fleet_ingest", "fleet_records", "fleet_train", "fleet_score", "fleet_plan")
+"""The DAGs the main job chains, in data order: landing -> lake -> records -> model -> predictions -> plans
+and report. In production each is started by its schedule or by the Asset the previous one publishes."""
 
 
 @dataclass
@@ -51,12 +50,26 @@ def run_pipeline_dags(settings: Settings, dags=PIPELINE_DAGS, on_step=None) -> l
     return timings
 
 
-def where_things_are(settings: Settings) -> dict[str, Path]:
-    """The outputs a person opens after the demo, by what they are."""
-    return {
+def where_things_are(settings: Settings, dags=PIPELINE_DAGS) -> dict[str, str]:
+    """The outputs a person opens after the demo, by what they are (absolute paths or commands), for the DAGs
+    that ran."""
+    root = settings.data_root.resolve()
+    places: dict[str, Path | str] = {
         "lake (accepted records by feed and day)": settings.lake_dir,
         "quarantine (rejected records with their rules)": settings.quarantine_dir,
         "run records (counts reconciled per file)": settings.runs_dir,
         "files set aside whole": settings.rejected_files_dir,
         "GX Data Docs (open in a browser)": settings.data_docs_dir / "index.html",
     }
+    if "fleet_records" in dags:
+        places["vehicle records (vehicle_days, component_days, dossier, RAMS)"] = settings.records_dir
+        places["a vehicle's dossier"] = f"railpm vehicle <number> --data-root {root}"
+    if "fleet_train" in dags:
+        places["MLflow runs and registered model (champion / challenger)"] = f"mlflow ui --backend-store-uri {settings.tracking_uri}"
+    if "fleet_score" in dags:
+        places["predictions (risk, remaining life, reasons)"] = settings.predictions_dir
+    if "fleet_plan" in dags:
+        places["inspection and spares plans"] = settings.plans_dir
+        places["static report (opens without a server)"] = settings.reports_dir / "index.html"
+        places["review app (then open http://127.0.0.1:8050)"] = f"railpm review --data-root {root}"
+    return {what: str(place.resolve()) if isinstance(place, Path) else place for what, place in places.items()}
