@@ -35,14 +35,16 @@ class ModelParams(BaseModel):
 
     feature_set: str = Field("all", pattern="^(all|age_usage)$", description="all features, or age/usage only")
     learning_rate: float = Field(0.06, gt=0, le=1)
-    max_iter: int = Field(250, ge=10)
+    max_iter: int = Field(120, ge=10)
     max_leaf_nodes: int = Field(15, ge=2)
     min_samples_leaf: int = Field(60, ge=1)
     l2_regularization: float = Field(1.0, ge=0)
     max_features: float = Field(
         0.3, gt=0, le=1, description="share of features each split considers: regularises, and speeds the fit"
     )
-    train_row_stride_days: int = Field(1, ge=1, description="fit the classifier on every n-th day per component")
+    train_row_stride_days: int = Field(
+        2, ge=1, description="fit the classifier on every n-th day per component (neighbouring days nearly repeat)"
+    )
     importance_rows: int = Field(4000, ge=100, description="held-out rows the permutation importance is measured on")
     class_weight: str | None = Field(
         None, pattern="^balanced$",
@@ -52,7 +54,7 @@ class ModelParams(BaseModel):
     calibration_folds: int = Field(3, ge=2)
     life_bin_edges: tuple[int, ...] = (0, 7, 14, 30, 60, 120, 240, 480)
     life_row_stride_days: int = Field(7, ge=1, description="train the hazard model on every n-th day per component")
-    life_max_iter: int = Field(150, ge=10)
+    life_max_iter: int = Field(80, ge=10)
     shuffle_training_labels: bool = Field(
         False, description="y-randomisation control: permute the training labels (never the evaluation labels)"
     )

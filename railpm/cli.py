@@ -319,7 +319,7 @@ def _is_blank(value) -> bool:
 # Failure models: backtest, train (MLflow), score
 # --------------------------------------------------------------------------------------------------
 
-MaxIter = Annotated[Optional[int], typer.Option("--max-iter", min=10, help="Boosting iterations of the classifier (default: 250).")]
+MaxIter = Annotated[Optional[int], typer.Option("--max-iter", min=10, help="Boosting iterations of the classifier (default: 120).")]
 
 
 def _model_params(settings: Settings, max_iter: int | None, shuffle_labels: bool = False):
