@@ -36,7 +36,8 @@ def test_demo_generates_the_fleet_and_runs_every_chained_dag(tmp_path):
     assert sum(r["accepted"] for r in runs if r["feed"] == "telemetry") > 0
     assert all(r["rows_in"] == r["accepted"] + r["quarantined"] + r["duplicates_removed"] for r in runs)
     assert (data_root / "data_docs" / "index.html").exists()
-    # Each later layer was written by its DAG, and the demo says where to look.
+    # Each later layer was written by its DAG (fleet_records by one spark-submit per job), and the demo says
+    # where to look. The records' content is tested in test_fleet_records.py and the jobs' own tests.
     for table in ("vehicle_days", "component_days", "vehicle_dossier", "fleet_rams", "fault_summary"):
         assert next((data_root / "records" / table).rglob("*.parquet"), None) is not None, table
     assert (data_root / "mlflow.db").exists()

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from datetime import datetime, time, timedelta, timezone
@@ -15,11 +14,10 @@ import pyarrow.dataset as ds
 import pytest
 from typer.testing import CliRunner
 
-from conftest import run_dag_test
 from railpm import contracts
 from railpm.cli import app
 from railpm.config import DirtRates, FleetSettings, Settings, SparkSettings
-from railpm.records import RECORD_JOBS, job_path
+from railpm.records import RECORD_JOBS
 
 REPO = Path(__file__).resolve().parents[1]
 TEST_SPARK = SparkSettings(master="local[2]", shuffle_partitions=2, driver_memory="1g")
@@ -164,22 +162,3 @@ def test_an_unknown_vehicle_says_which_numbers_exist(records_built, tiny_lake):
 def test_railpm_vehicle_before_any_records_names_the_command(tmp_path):
     result = CliRunner().invoke(app, ["vehicle", "EMU-0001", "--data-root", str(tmp_path)], env={"COLUMNS": "300"})
     assert result.exit_code == 1 and "railpm records" in result.output
-
-
-@pytest.mark.slow
-def test_airflow_builds_the_records_with_spark_submit_for_real(airflow_env, tiny_lake, records_built, tmp_path):
-    """The DAG on a copy of the same lake: every table written by its own spark-submit, the same dossier."""
-    settings = tiny_fleet_settings(tmp_path / "data")
-    shutil.copytree(tiny_lake.lake_dir, settings.lake_dir)
-    spark_env = {"RAILPM_SPARK__MASTER": TEST_SPARK.master, "RAILPM_SPARK__DRIVER_MEMORY": TEST_SPARK.driver_memory,
-                 "RAILPM_SPARK__SHUFFLE_PARTITIONS": str(TEST_SPARK.shuffle_partitions)}
-    result = run_dag_test(airflow_env, "fleet_records", settings.data_root, extra_env=spark_env)
-    for job in RECORD_JOBS:  # the installed module file, submitted to the settings' master
-        assert f"spark-submit --master local[2] --conf spark.driver.memory=1g --name railpm-{job.replace('_', '-')} {job_path(job)}" in result.output
-    for table in TABLES:
-        assert next((settings.records_dir / table).rglob("*.parquet"), None) is not None, table
-    by_dag = read_table(settings.records_dir / "vehicle_dossier").sort_values("vehicle_number").reset_index(drop=True)
-    by_cli = read_table(tiny_lake.records_dir / "vehicle_dossier").sort_values("vehicle_number").reset_index(drop=True)
-    shown = ["vehicle_number", "day", "failures_total", "replacements_total", "faults_90d", "recurring_fault_codes",
-             "next_due_l2_day", "mtbf_days", "odometer_km"]
-    pd.testing.assert_frame_equal(by_dag[shown], by_cli[shown])
