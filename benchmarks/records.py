@@ -251,7 +251,9 @@ def bench_size(vehicles: int, args: argparse.Namespace) -> dict:
         (work / "lake").symlink_to(root / "lake", target_is_directory=True)
         spark = child(["--phase", "spark", "--root", str(work), "--driver-memory", args.driver_memory,
                        "--shuffle-partitions", str(args.shuffle_partitions), *common], cwd=work)
+        print(f"  Spark done: {json.dumps(spark)}", flush=True)
         duck = child(["--phase", "duckdb", "--root", str(work), *common], cwd=work)
+        print(f"  DuckDB done: {json.dumps(duck)}", flush=True)
         records = output_rows(work / "records" / "vehicle_days")
         component_records = output_rows(work / "records" / "component_days")
         comparison = compare_vehicle_days(work / "records" / "vehicle_days", work / "reference" / "vehicle_days.parquet",

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pytest
 from jobs_lake import feed_frame, write_lake_feed
 
 from railpm import contracts
