@@ -11,6 +11,7 @@ while "no failure" is not yet, and testing those days would flatter every method
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -201,7 +202,8 @@ def run_backtest(records: pd.DataFrame, params: ModelParams, settings: ModelSett
                     pd.DataFrame(life_rows), pd.concat(event_parts, ignore_index=True), importance)
 
 
-def feature_importance(model: FittedModels, test: pd.DataFrame, max_rows: int, random_state: int) -> pd.DataFrame:
+def feature_importance(model: FittedModels, test: pd.DataFrame, max_rows: int, random_state: int,
+                       max_features: int = 40) -> pd.DataFrame:
     """Permutation importance on held-out rows: how much PR-AUC drops when one feature's values are shuffled."""
     labelled = classifier_rows(test)
     if len(labelled) > max_rows:
@@ -211,35 +213,40 @@ def feature_importance(model: FittedModels, test: pd.DataFrame, max_rows: int, r
         return pd.DataFrame({"feature": [], "importance": [], "importance_std": []})
     X = model_input(labelled, model.numeric_features)
     # Permute the prepared matrix and score the calibrated trees directly (the preparation is a fixed column
-    # mapping), and only the features some tree splits on: shuffling a feature no tree reads cannot change a
-    # prediction, so its importance is exactly 0, and skipping the several hundred of them is most of the cost.
+    # mapping), and only the features the trees split on most: shuffling a feature no tree reads cannot change a
+    # prediction (importance exactly 0), and measuring the several hundred rarely used ones was most of a
+    # training run. Features outside the measured set are reported as not measured (NaN), not as 0.
     prepare, classify = model.classifier[:-1], model.classifier[-1]
     prepared = prepare.transform(X)
-    used = [prepared.columns[i] for i in sorted(_split_features(classify, prepared.shape[1]))]
+    splits = _split_counts(classify, prepared.shape[1])
+    measured = [prepared.columns[i] for i, _ in splits.most_common(max_features)]
     positive = list(classify.classes_).index(True)
     base = average_precision_score(y, classify.predict_proba(prepared)[:, positive])
     rng = np.random.default_rng(random_state)
-    drops = {name: [] for name in used}
-    for name in used:
+    drops = {name: [] for name in measured}
+    for name in measured:
         for _ in range(2):
             shuffled = prepared.copy()
             shuffled[name] = rng.permutation(shuffled[name].to_numpy())
             drops[name].append(base - average_precision_score(y, classify.predict_proba(shuffled)[:, positive]))
+    unused = {c for i, c in enumerate(prepared.columns) if i not in splits}
+    def value(column, stat):
+        return float(stat(drops[column])) if column in drops else (0.0 if column in unused else np.nan)
     return (pd.DataFrame({"feature": prepared.columns,
-                          "importance": [float(np.mean(drops[c])) if c in drops else 0.0 for c in prepared.columns],
-                          "importance_std": [float(np.std(drops[c])) if c in drops else 0.0 for c in prepared.columns]})
-            .sort_values("importance", ascending=False, kind="stable").reset_index(drop=True))
+                          "importance": [value(c, np.mean) for c in prepared.columns],
+                          "importance_std": [value(c, np.std) for c in prepared.columns]})
+            .sort_values("importance", ascending=False, kind="stable", na_position="last").reset_index(drop=True))
 
 
-def _split_features(classify, n_columns: int) -> set[int]:
-    """Column indices some tree of the calibrated ensemble splits on (all columns if the trees can't tell)."""
-    used: set[int] = set()
+def _split_counts(classify, n_columns: int) -> Counter:
+    """How many splits of the calibrated ensemble's trees use each column (every column once if the trees can't tell)."""
+    counts: Counter = Counter()
     for calibrated in getattr(classify, "calibrated_classifiers_", []):
         for iteration in getattr(calibrated.estimator, "_predictors", None) or []:
             for predictor in iteration:
                 nodes = predictor.nodes
-                used.update(int(i) for i in nodes["feature_idx"][nodes["is_leaf"] == 0])
-    return used or set(range(n_columns))
+                counts.update(int(i) for i in nodes["feature_idx"][nodes["is_leaf"] == 0])
+    return counts or Counter(range(n_columns))
 
 
 HEADLINE_METRICS = ("pr_auc", "roc_auc", "brier", "precision_at_capacity", "recall_at_capacity", "expected_cost",

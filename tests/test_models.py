@@ -268,7 +268,7 @@ def test_feedback_weights_become_repeated_training_rows_and_are_no_feature():
 
 
 def test_importance_is_measured_only_on_features_some_tree_splits_on():
-    from railpm.models.backtest import _split_features
+    from railpm.models.backtest import _split_counts
     from railpm.models.pipeline import build_pipeline
 
     rng = np.random.default_rng(0)
@@ -279,5 +279,5 @@ def test_importance_is_measured_only_on_features_some_tree_splits_on():
     y = X["signal"] + rng.normal(size=n) * 0.3 > 1.0
     fitted = build_pipeline(ModelParams(max_iter=15, calibration_folds=2, max_features=1.0)).fit(X, y)
     prepared = fitted[:-1].transform(X)
-    used = {prepared.columns[i] for i in _split_features(fitted[-1], prepared.shape[1])}
+    used = {prepared.columns[i] for i in _split_counts(fitted[-1], prepared.shape[1])}
     assert "signal" in used and "constant" not in used
