@@ -207,11 +207,12 @@ def run_spark(work: Path, cores: int, driver_memory: str, shuffle_partitions: in
     return out
 
 
-def run_duckdb(work: Path, cores: int) -> dict:
+def run_duckdb(work: Path, cores: int, memory_limit: str) -> dict:
     from railpm.jobs.reference_duckdb import build_vehicle_days
 
     with TreeMeter() as meter:
-        build_vehicle_days(work / "lake", work / "reference" / "vehicle_days.parquet", threads=cores)
+        build_vehicle_days(work / "lake", work / "reference" / "vehicle_days.parquet", threads=cores,
+                           memory_limit=memory_limit)
     return {"duckdb vehicle_days": meter.figures()}
 
 
@@ -246,13 +247,13 @@ def bench_size(vehicles: int, args: argparse.Namespace) -> dict:
         f"fleet generated in {fleet['generate_s']} s, lake written in {fleet['lake_s']} s ({root})"), flush=True)
     input_rows = sum(fleet["rows"][feed] for feed in LAKE_FEEDS)
 
-    with tempfile.TemporaryDirectory(prefix=f"railpm-bench-records-{vehicles}-", dir=args.work) as work:
+    with tempfile.TemporaryDirectory(prefix=f"railpm-bench-{vehicles}v-", dir=args.work) as work:
         work = Path(work)
         (work / "lake").symlink_to(root / "lake", target_is_directory=True)
         spark = child(["--phase", "spark", "--root", str(work), "--driver-memory", args.driver_memory,
                        "--shuffle-partitions", str(args.shuffle_partitions), *common], cwd=work)
         print(f"  Spark done: {json.dumps(spark)}", flush=True)
-        duck = child(["--phase", "duckdb", "--root", str(work), *common], cwd=work)
+        duck = child(["--phase", "duckdb", "--root", str(work), "--duckdb-memory", args.duckdb_memory, *common], cwd=work)
         print(f"  DuckDB done: {json.dumps(duck)}", flush=True)
         records = output_rows(work / "records" / "vehicle_days")
         component_records = output_rows(work / "records" / "component_days")
@@ -306,6 +307,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, help="where each run's records go (default: the system's temporary folder)")
     parser.add_argument("--cores", type=int, default=os.cpu_count(), help="Spark local[N] and DuckDB threads")
     parser.add_argument("--driver-memory", default=Settings().spark.driver_memory)
+    parser.add_argument("--duckdb-memory", default="4GB", help="DuckDB's memory limit (it spills past it), like Spark's driver memory")
     parser.add_argument("--shuffle-partitions", type=int, default=Settings().spark.shuffle_partitions)
     parser.add_argument("--rtol", type=float, default=1e-9, help="relative tolerance of float cells")
     parser.add_argument("--atol", type=float, default=1e-9, help="absolute tolerance of float cells")
@@ -319,7 +321,7 @@ def main() -> None:
         print("RESULT " + json.dumps(run_spark(args.root, args.cores, args.driver_memory, args.shuffle_partitions)))
         return
     if args.phase == "duckdb":
-        print("RESULT " + json.dumps(run_duckdb(args.root, args.cores)))
+        print("RESULT " + json.dumps(run_duckdb(args.root, args.cores, args.duckdb_memory)))
         return
 
     args.cache = (args.cache or Settings().data_root / "benchmarks" / "fleets").resolve()

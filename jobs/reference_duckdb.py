@@ -217,14 +217,23 @@ def vehicle_days_sql(lake_dir: Path) -> str:
     """
 
 
-def build_vehicle_days(lake_dir: Path, out_path: Path, threads: int | None = None) -> int:
-    """Compute vehicle_days from the lake with DuckDB and write it to one Parquet file; returns the rows."""
+def build_vehicle_days(
+    lake_dir: Path, out_path: Path, threads: int | None = None, memory_limit: str | None = None
+) -> int:
+    """Compute vehicle_days from the lake with DuckDB and write it to one Parquet file; returns the rows.
+
+    ``memory_limit`` (e.g. ``"4GB"``) bounds DuckDB's buffers, which spill beside the output past it; by
+    default DuckDB takes up to 80 % of the machine's memory.
+    """
     con = duckdb.connect()
     try:
         con.execute("SET TimeZone = 'UTC'")
         con.execute("SET enable_progress_bar = false")
         if threads:
             con.execute(f"SET threads = {threads}")
+        if memory_limit:
+            con.execute(f"SET memory_limit = '{memory_limit}'")
+            con.execute(f"SET temp_directory = '{out_path.parent / '.duckdb_spill'}'")
         columns = ", ".join(c for c in vehicle_day_columns())
         out_path.parent.mkdir(parents=True, exist_ok=True)
         con.execute(
