@@ -46,10 +46,11 @@ def reasons_json(rows: pd.DataFrame, contrib: np.ndarray, features: list[str], t
     for r in range(len(rows)):
         items = []
         for j in order[r]:
-            if contrib[r, j] <= 0:
+            contribution = round(float(contrib[r, j]), 4)
+            if contribution <= 0:  # below a hundredth of a percentage point is no reason to call a vehicle in
                 break
             value = values[r, j]
             items.append({"feature": features[j], "value": None if math.isnan(value) else round(float(value), 4),
-                          "contribution": round(float(contrib[r, j]), 4)})
+                          "contribution": contribution})
         out.append(json.dumps(items))
     return out

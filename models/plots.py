@@ -1,20 +1,20 @@
-"""Figures logged with every training run: where people would rather look than read a table."""
+"""Figures logged with every training run: where people would rather look than read a table.
+
+Built on ``matplotlib.figure.Figure`` without pyplot: no backend to choose (Airflow workers and CI are
+headless), no global figure registry to leak from, and a notebook still shows a returned figure inline.
+"""
 
 from __future__ import annotations
 
 import math
 
-import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from sklearn.calibration import calibration_curve
+from sklearn.metrics import precision_recall_curve
 
-matplotlib.use("Agg")  # headless: runs in Airflow workers and CI
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from sklearn.calibration import calibration_curve  # noqa: E402
-from sklearn.metrics import precision_recall_curve  # noqa: E402
-
-from railpm.models.frames import LABEL  # noqa: E402
+from railpm.models.frames import LABEL
 
 METHOD_STYLE = {"model": ("model", "C0"), "age_usage": ("age/usage baseline", "C1"), "schedule": ("schedule baseline", "C2")}
 
@@ -25,13 +25,14 @@ def _labelled(scored: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def pr_curves(scored: pd.DataFrame) -> plt.Figure:
+def pr_curves(scored: pd.DataFrame) -> Figure:
     """Precision-recall per component, pooled over the backtest's test folds, the model against both baselines."""
     data = _labelled(scored)
     groups = [("all components", data)] + [(c, g) for c, g in data.groupby("component")]
     cols = 3
-    fig, axes = plt.subplots(math.ceil(len(groups) / cols), cols, figsize=(12, 3.4 * math.ceil(len(groups) / cols)),
-                             squeeze=False)
+    rows = math.ceil(len(groups) / cols)
+    fig = Figure(figsize=(12, 3.4 * rows))
+    axes = fig.subplots(rows, cols, squeeze=False)
     for ax, (title, part) in zip(axes.flat, groups):
         for method, (name, colour) in METHOD_STYLE.items():
             if part[LABEL].any():
@@ -50,10 +51,11 @@ def pr_curves(scored: pd.DataFrame) -> plt.Figure:
     return fig
 
 
-def calibration(scored: pd.DataFrame, bins: int = 10) -> plt.Figure:
+def calibration(scored: pd.DataFrame, bins: int = 10) -> Figure:
     """Reliability diagram: predicted probability against the observed failure share, by quantile bin."""
     data = _labelled(scored)
-    fig, ax = plt.subplots(figsize=(5.5, 5))
+    fig = Figure(figsize=(5.5, 5))
+    ax = fig.subplots()
     ax.plot([0, 1], [0, 1], color="grey", ls=":", lw=1)
     top = 0.0
     for method in ("model", "age_usage"):
@@ -70,9 +72,10 @@ def calibration(scored: pd.DataFrame, bins: int = 10) -> plt.Figure:
     return fig
 
 
-def lead_times(events: pd.DataFrame, horizon_days: int) -> plt.Figure:
+def lead_times(events: pd.DataFrame, horizon_days: int) -> Figure:
     """How many days ahead each failure was first warned (at the alert threshold); missed failures at 0."""
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig = Figure(figsize=(7, 4))
+    ax = fig.subplots()
     bins = np.arange(0, horizon_days + 2) - 0.5
     for method, (name, colour) in METHOD_STYLE.items():
         part = events[events["method"] == method]
@@ -87,10 +90,11 @@ def lead_times(events: pd.DataFrame, horizon_days: int) -> plt.Figure:
     return fig
 
 
-def feature_importance(importance: pd.DataFrame, top: int = 20) -> plt.Figure:
+def feature_importance(importance: pd.DataFrame, top: int = 20) -> Figure:
     """Permutation importance on held-out rows: PR-AUC lost when a feature is shuffled."""
     head = importance.head(top).iloc[::-1]
-    fig, ax = plt.subplots(figsize=(8, 0.3 * max(len(head), 4) + 1))
+    fig = Figure(figsize=(8, 0.3 * max(len(head), 4) + 1))
+    ax = fig.subplots()
     ax.barh(head["feature"], head["importance"], xerr=head["importance_std"], color="C0")
     ax.set_xlabel("PR-AUC drop when shuffled (last backtest fold)")
     ax.tick_params(axis="y", labelsize=7)

@@ -100,7 +100,6 @@ def _log_backtest(backtest: Backtest, settings: ModelSettings) -> dict[str, floa
     if not backtest.importance.empty:
         mlflow.log_figure(plots.feature_importance(backtest.importance), "plots/feature_importance.png")
         mlflow.log_table(backtest.importance, "backtest/feature_importance.json")
-    plots.plt.close("all")
     return headline
 
 
@@ -112,9 +111,9 @@ def champion_on_same_backtest(client: MlflowClient, model_name: str, key: str, r
         return None, None
     version, recipe, champion_key, logged = record
     if champion_key == key and logged is not None:
-        return float(logged), version.version
+        return float(logged), str(version.version)
     rerun = run_backtest(records, ModelParams(**recipe), settings, min_train_days=min_train_days)
-    return rerun.primary_metric("model"), version.version
+    return rerun.primary_metric("model"), str(version.version)
 
 
 def train_and_register(records: pd.DataFrame, params: ModelParams, settings: ModelSettings, *, tracking_uri: str,

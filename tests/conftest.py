@@ -115,3 +115,12 @@ def model_fleet(tmp_path_factory, spark) -> Settings:
     vehicle_days.run(spark, settings)
     component_days.run(spark, settings)
     return settings
+
+
+@pytest.fixture(scope="session")
+def trained_fleet(model_fleet):
+    """The model fleet trained once, into its default MLflow store: the model tests, the fleet_score DAG run and
+    the notebooks share this run and its registered version (training is the suite's dearest step)."""
+    from railpm.models.tasks import train_fleet
+
+    return train_fleet(model_fleet)

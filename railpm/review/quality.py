@@ -76,7 +76,7 @@ def read_model_quality(tracking_uri: str, model_name: str, with_images: bool = T
     for alias, number in client.get_registered_model(model_name).aliases.items():
         aliases.setdefault(str(number), []).append(alias)
     rows = [{
-        "version": v.version,
+        "version": str(v.version),
         "aliases": ", ".join(sorted(aliases.get(str(v.version), []))),
         "created": pd.Timestamp(v.creation_timestamp, unit="ms", tz="UTC"),
         "gate": (v.tags or {}).get("gate"),
@@ -102,7 +102,7 @@ def _version_quality(client: MlflowClient, version, aliases: list[str], with_ima
         for method in METHOD_LABELS
     ])
     return VersionQuality(
-        version=version.version,
+        version=str(version.version),
         aliases=aliases,
         run_id=version.run_id,
         created=pd.Timestamp(version.creation_timestamp, unit="ms", tz="UTC"),
