@@ -18,15 +18,12 @@ import pyarrow.parquet as pq
 from mlflow import MlflowClient
 
 from railpm import contracts
+from railpm.arrow import arrow_schema
 from railpm.config import ModelSettings
 from railpm.errors import RailpmError
 from railpm.models.frames import latest_day, read_component_days
 from railpm.models.policy import break_even_probability, risk_bands, select_alerts
 from railpm.models.tracking import CHAMPION, version_by_alias
-
-ARROW_TYPES = {"date": pa.date32(), "string": pa.string(), "float64": pa.float64(), "bool": pa.bool_(),
-               "int64": pa.int64()}
-
 
 @dataclass
 class ScoringResult:
@@ -39,7 +36,7 @@ class ScoringResult:
 
 
 def predictions_schema() -> pa.Schema:
-    return pa.schema([pa.field(c.name, ARROW_TYPES[c.dtype], nullable=c.nullable) for c in contracts.PREDICTIONS.columns])
+    return arrow_schema(contracts.PREDICTIONS)
 
 
 def predictions_path(predictions_dir: Path, day: pd.Timestamp) -> Path:

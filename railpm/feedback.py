@@ -24,6 +24,7 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
 from railpm import contracts
+from railpm.arrow import arrow_schema
 from railpm.errors import BadInputError, RailpmError
 
 MAX_REASON_CHARS = 500
@@ -38,11 +39,7 @@ TRACE_COLUMNS = [
     "decision_reason", "decisions_recorded", "finding", "inspected_on", "finding_by", "failed_at", "outcome",
 ]
 
-_ARROW = {
-    "string": pa.string(), "float64": pa.float64(), "int64": pa.int64(), "bool": pa.bool_(),
-    "timestamp": pa.timestamp("us", tz="UTC"), "date": pa.date32(),
-}
-FEEDBACK_SCHEMA = pa.schema([pa.field(c.name, _ARROW[c.dtype], nullable=c.nullable) for c in contracts.FEEDBACK.columns])
+FEEDBACK_SCHEMA = arrow_schema(contracts.FEEDBACK)
 
 
 @dataclass(frozen=True)

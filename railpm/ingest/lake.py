@@ -28,7 +28,7 @@ from railpm import contracts
 from railpm.contracts import Feed
 from railpm.expectations import ROW_ID
 from railpm.expectations.suites import value_column
-from railpm.synth.landing import ARROW_TYPES, arrow_schema as contract_schema  # the contract's Parquet types
+from railpm.arrow import ARROW_TYPES, arrow_schema as contract_schema
 
 SOURCE_FILE = "_source_file"
 RULES = "_rules"

@@ -18,21 +18,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from railpm import contracts
+from railpm.arrow import ARROW_TYPES, arrow_schema
 from railpm.synth.dirt import MALFORMED_TEXT, Malformed, iso_strings
-
-ARROW_TYPES = {
-    "string": pa.string(),
-    "float64": pa.float64(),
-    "int64": pa.int64(),
-    "timestamp": pa.timestamp("us", tz="UTC"),
-    "date": pa.date32(),
-    "bool": pa.bool_(),
-}
-
-
-def arrow_schema(feed: contracts.Feed) -> pa.Schema:
-    return pa.schema([pa.field(c.name, ARROW_TYPES[c.dtype], nullable=c.nullable) for c in feed.columns])
-
 
 def write_parquet(frame: pd.DataFrame, feed: contracts.Feed, path: Path) -> None:
     table = pa.Table.from_pandas(frame[feed.column_names], schema=arrow_schema(feed), preserve_index=False)
