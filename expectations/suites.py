@@ -33,8 +33,8 @@ ROW_ID = "_source_row"
 VEHICLE_TYPE = "_vehicle_type"
 LINE_WELL_FORMED = "_line_well_formed"
 
-STUCK_MIN_HOURS = 6
-"""A signal frozen at one value for this many consecutive hourly readings is a stuck sensor."""
+STUCK_MIN_HOURS = contracts.STUCK_MIN_READINGS
+"""A signal frozen at one value for this many consecutive readings (hourly on a railway fleet) is a stuck sensor."""
 
 # Rule names (meta["rule"] of each expectation). Per-column rules are built with the helpers below.
 MALFORMED_LINE = "malformed_line"
@@ -173,7 +173,7 @@ def telemetry_suite(inputs: SuiteInputs) -> gx.ExpectationSuite:
             _expect(
                 gxe.ExpectColumnValuesToBeBetween,
                 SIGNAL_NOT_STUCK,
-                f"{signal.column} never repeats one value for {STUCK_MIN_HOURS} or more consecutive hours "
+                f"{signal.column} never repeats one value for {STUCK_MIN_HOURS} or more consecutive readings "
                 "of one vehicle (a stuck sensor)",
                 column=run_column(signal.column),
                 max_value=STUCK_MIN_HOURS - 1,

@@ -101,6 +101,11 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RAILPM_", env_nested_delimiter="__", extra="ignore")
 
     data_root: Path = Path("data")
+    catalogue: Path | None = Field(
+        None,
+        description="JSON domain catalogue (railpm.contracts.Catalogue) of a fleet that is not the built-in railway"
+        " one: its vehicle types, components, signals, fault codes and record step",
+    )
     mlflow_tracking_uri: str | None = Field(None, description="default: SQLite store under data_root")
     fleet: FleetSettings = FleetSettings()
     spark: SparkSettings = SparkSettings()

@@ -10,77 +10,37 @@ the fault-code catalogue, maintenance levels), because allowed values are part o
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Literal
+
+from railpm.config import get_settings
+from railpm.errors import BadInputError, RailpmError
 
 DType = Literal["string", "float64", "int64", "timestamp", "date", "bool"]
 
 # --------------------------------------------------------------------------------------------------
-# Reference data
+# Reference data: the domain catalogue
 # --------------------------------------------------------------------------------------------------
-
-VEHICLE_TYPES = ("EMU", "LOCO", "WAGON")
-"""EMU trainset, locomotive, freight wagon."""
-
-DEPOTS = ("DEP-NORTH", "DEP-SOUTH", "DEP-EAST", "DEP-WEST")
 
 GRADES = ("A", "B", "C")
 """A: cannot run, must return to the workshop. B: cannot run, can be repaired nearby. C: operation not affected."""
 
 MAJOR_GRADES = ("A", "B")
 
-COMPONENT_SUBSYSTEM: dict[str, str] = {
-    "wheelset": "running_gear",
-    "bogie": "running_gear",
-    "brake_unit": "brakes",
-    "traction_motor": "traction",
-    "pantograph": "power_collection",
-    "hvac": "comfort",
-    "doors": "doors",
-    "air_compressor": "pneumatics",
-    "battery": "auxiliary_power",
-}
-COMPONENTS = tuple(COMPONENT_SUBSYSTEM)
-SUBSYSTEMS = tuple(sorted(set(COMPONENT_SUBSYSTEM.values()) | {"communications", "control"}))
-
-VEHICLE_TYPE_COMPONENTS: dict[str, tuple[str, ...]] = {
-    "EMU": COMPONENTS,
-    "LOCO": tuple(c for c in COMPONENTS if c != "doors"),
-    "WAGON": ("wheelset", "bogie", "brake_unit"),
-}
-
 
 @dataclass(frozen=True)
 class Signal:
-    """A condition signal in the telemetry feed and the component whose health it reflects."""
+    """A condition signal in the telemetry feed and the component whose health it reflects (None: the whole
+    vehicle or machine)."""
 
     column: str
-    component: str
+    component: str | None
     unit: str
     min: float
     max: float
     description: str
-
-
-SIGNALS: tuple[Signal, ...] = (
-    Signal("axle_bearing_temp_c", "wheelset", "degC", -50, 150, "axle-box bearing temperature"),
-    Signal("wheel_flange_mm", "wheelset", "mm", 20, 40, "wheel flange thickness (worn wheels are thinner)"),
-    Signal("bogie_vibration_rms_ms2", "bogie", "m/s2", 0, 50, "bogie frame vibration, RMS acceleration"),
-    Signal("brake_release_s", "brake_unit", "s", 0, 60, "time for the brake cylinder to release"),
-    Signal("motor_current_imbalance_pct", "traction_motor", "%", 0, 100, "phase current imbalance"),
-    Signal("pantograph_contact_force_n", "pantograph", "N", 0, 400, "mean contact force on the overhead line"),
-    Signal("hvac_supply_dev_c", "hvac", "degC", -30, 30, "supply air temperature minus set point"),
-    Signal("door_close_time_s", "doors", "s", 0, 60, "time for the slowest door to close"),
-    Signal("compressor_duty_pct", "air_compressor", "%", 0, 100, "share of the hour the compressor runs"),
-    Signal("battery_voltage_v", "battery", "V", 0, 150, "auxiliary battery voltage (110 V nominal)"),
-)
-SIGNAL_BY_COLUMN = {s.column: s for s in SIGNALS}
-
-
-def signals_for_type(vehicle_type: str) -> tuple[Signal, ...]:
-    """The condition signals a vehicle of this type reports; the others are null by design."""
-    fitted = VEHICLE_TYPE_COMPONENTS[vehicle_type]
-    return tuple(s for s in SIGNALS if s.component in fitted)
 
 
 @dataclass(frozen=True)
@@ -92,33 +52,153 @@ class FaultCode:
     description: str
 
 
-FAULT_CODES: tuple[FaultCode, ...] = (
-    # Precursor warnings (grade C) and failures (A/B), one pair per component.
-    FaultCode("RG-110", "running_gear", "wheelset", "C", "axle-box temperature high warning"),
-    FaultCode("RG-190", "running_gear", "wheelset", "A", "hot axle box / wheelset defect"),
-    FaultCode("RG-210", "running_gear", "bogie", "C", "bogie instability warning"),
-    FaultCode("RG-290", "running_gear", "bogie", "A", "bogie suspension failure"),
-    FaultCode("BR-110", "brakes", "brake_unit", "C", "brake release slow"),
-    FaultCode("BR-190", "brakes", "brake_unit", "A", "brake unit failed to release"),
-    FaultCode("TR-110", "traction", "traction_motor", "C", "motor current imbalance warning"),
-    FaultCode("TR-190", "traction", "traction_motor", "A", "traction motor isolated"),
-    FaultCode("PC-110", "power_collection", "pantograph", "C", "contact force out of band"),
-    FaultCode("PC-190", "power_collection", "pantograph", "A", "pantograph damaged / lowered"),
-    FaultCode("CF-110", "comfort", "hvac", "C", "supply air temperature deviation"),
-    FaultCode("CF-190", "comfort", "hvac", "B", "HVAC unit failed"),
-    FaultCode("DR-110", "doors", "doors", "C", "door closing slow"),
-    FaultCode("DR-190", "doors", "doors", "B", "door out of service"),
-    FaultCode("PN-110", "pneumatics", "air_compressor", "C", "compressor duty cycle high"),
-    FaultCode("PN-190", "pneumatics", "air_compressor", "B", "main air compressor failed"),
-    FaultCode("AP-110", "auxiliary_power", "battery", "C", "battery voltage low"),
-    FaultCode("AP-190", "auxiliary_power", "battery", "B", "battery failed"),
-    # Nuisance codes: frequent, unrelated to any component's health.
-    FaultCode("DR-150", "doors", None, "C", "door obstruction detected (passenger)"),
-    FaultCode("CM-301", "communications", None, "C", "passenger information display reset"),
-    FaultCode("CM-305", "communications", None, "C", "CCTV recorder fault"),
-    FaultCode("CT-410", "control", None, "C", "TCMS communication timeout"),
+@dataclass(frozen=True)
+class Catalogue:
+    """The domain a fleet is described in: vehicle types, depots, components, condition signals, fault codes,
+    and what one step of the records stands for.
+
+    The built-in railway catalogue is the default; another fleet (turbofan engines, factory machines) brings
+    its own as a JSON file named by ``Settings.catalogue`` (``RAILPM_CATALOGUE``). The contracts, the GX
+    suites, the record columns and the models follow it, so the pipeline runs unchanged on that fleet. It is
+    read once, when this module is imported, because it fixes the schemas every process of a run shares.
+    """
+
+    name: str
+    vehicle_types: tuple[str, ...]
+    depots: tuple[str, ...]
+    component_subsystem: dict[str, str]
+    vehicle_type_components: dict[str, tuple[str, ...]]
+    signals: tuple[Signal, ...]
+    fault_codes: tuple[FaultCode, ...]
+    record_step: str = "1 day"
+    """What one record step (a 'day' of the records, of every ``*_days`` feature and of the horizon) stands for,
+    e.g. "1 operating cycle" or "3 hours": a fleet on another time axis lands its events one step per day."""
+    operating_context: bool = True
+    """Telemetry carries odometer, speed, load and ambient temperature; if not, those columns may be null."""
+    stuck_min_readings: int = 6
+    """A signal repeating one value for this many consecutive readings is a stuck sensor (quantised signals
+    of a coarse time axis repeat legitimately for longer)."""
+
+    @property
+    def subsystems(self) -> tuple[str, ...]:
+        return tuple(sorted(set(self.component_subsystem.values()) | {f.subsystem for f in self.fault_codes}))
+
+    def to_json(self) -> str:
+        document = asdict(self)
+        return json.dumps(document, indent=2) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str, source: str = "catalogue") -> Catalogue:
+        try:
+            document = json.loads(text)
+            return cls(
+                **{
+                    **document,
+                    "vehicle_types": tuple(document["vehicle_types"]),
+                    "depots": tuple(document["depots"]),
+                    "vehicle_type_components": {t: tuple(c) for t, c in document["vehicle_type_components"].items()},
+                    "signals": tuple(Signal(**s) for s in document["signals"]),
+                    "fault_codes": tuple(FaultCode(**f) for f in document["fault_codes"]),
+                }
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise BadInputError(f"not a railpm catalogue: {exc}", file=source, rule="catalogue") from exc
+
+
+_RAILWAY_COMPONENTS = {
+    "wheelset": "running_gear",
+    "bogie": "running_gear",
+    "brake_unit": "brakes",
+    "traction_motor": "traction",
+    "pantograph": "power_collection",
+    "hvac": "comfort",
+    "doors": "doors",
+    "air_compressor": "pneumatics",
+    "battery": "auxiliary_power",
+}
+
+RAILWAY = Catalogue(
+    name="railway",
+    vehicle_types=("EMU", "LOCO", "WAGON"),  # EMU trainset, locomotive, freight wagon
+    depots=("DEP-NORTH", "DEP-SOUTH", "DEP-EAST", "DEP-WEST"),
+    component_subsystem=_RAILWAY_COMPONENTS,
+    vehicle_type_components={
+        "EMU": tuple(_RAILWAY_COMPONENTS),
+        "LOCO": tuple(c for c in _RAILWAY_COMPONENTS if c != "doors"),
+        "WAGON": ("wheelset", "bogie", "brake_unit"),
+    },
+    signals=(
+        Signal("axle_bearing_temp_c", "wheelset", "degC", -50, 150, "axle-box bearing temperature"),
+        Signal("wheel_flange_mm", "wheelset", "mm", 20, 40, "wheel flange thickness (worn wheels are thinner)"),
+        Signal("bogie_vibration_rms_ms2", "bogie", "m/s2", 0, 50, "bogie frame vibration, RMS acceleration"),
+        Signal("brake_release_s", "brake_unit", "s", 0, 60, "time for the brake cylinder to release"),
+        Signal("motor_current_imbalance_pct", "traction_motor", "%", 0, 100, "phase current imbalance"),
+        Signal("pantograph_contact_force_n", "pantograph", "N", 0, 400, "mean contact force on the overhead line"),
+        Signal("hvac_supply_dev_c", "hvac", "degC", -30, 30, "supply air temperature minus set point"),
+        Signal("door_close_time_s", "doors", "s", 0, 60, "time for the slowest door to close"),
+        Signal("compressor_duty_pct", "air_compressor", "%", 0, 100, "share of the hour the compressor runs"),
+        Signal("battery_voltage_v", "battery", "V", 0, 150, "auxiliary battery voltage (110 V nominal)"),
+    ),
+    fault_codes=(
+        # Precursor warnings (grade C) and failures (A/B), one pair per component.
+        FaultCode("RG-110", "running_gear", "wheelset", "C", "axle-box temperature high warning"),
+        FaultCode("RG-190", "running_gear", "wheelset", "A", "hot axle box / wheelset defect"),
+        FaultCode("RG-210", "running_gear", "bogie", "C", "bogie instability warning"),
+        FaultCode("RG-290", "running_gear", "bogie", "A", "bogie suspension failure"),
+        FaultCode("BR-110", "brakes", "brake_unit", "C", "brake release slow"),
+        FaultCode("BR-190", "brakes", "brake_unit", "A", "brake unit failed to release"),
+        FaultCode("TR-110", "traction", "traction_motor", "C", "motor current imbalance warning"),
+        FaultCode("TR-190", "traction", "traction_motor", "A", "traction motor isolated"),
+        FaultCode("PC-110", "power_collection", "pantograph", "C", "contact force out of band"),
+        FaultCode("PC-190", "power_collection", "pantograph", "A", "pantograph damaged / lowered"),
+        FaultCode("CF-110", "comfort", "hvac", "C", "supply air temperature deviation"),
+        FaultCode("CF-190", "comfort", "hvac", "B", "HVAC unit failed"),
+        FaultCode("DR-110", "doors", "doors", "C", "door closing slow"),
+        FaultCode("DR-190", "doors", "doors", "B", "door out of service"),
+        FaultCode("PN-110", "pneumatics", "air_compressor", "C", "compressor duty cycle high"),
+        FaultCode("PN-190", "pneumatics", "air_compressor", "B", "main air compressor failed"),
+        FaultCode("AP-110", "auxiliary_power", "battery", "C", "battery voltage low"),
+        FaultCode("AP-190", "auxiliary_power", "battery", "B", "battery failed"),
+        # Nuisance codes: frequent, unrelated to any component's health.
+        FaultCode("DR-150", "doors", None, "C", "door obstruction detected (passenger)"),
+        FaultCode("CM-301", "communications", None, "C", "passenger information display reset"),
+        FaultCode("CM-305", "communications", None, "C", "CCTV recorder fault"),
+        FaultCode("CT-410", "control", None, "C", "TCMS communication timeout"),
+    ),
 )
+
+
+def load_catalogue(path: Path | None) -> Catalogue:
+    """The catalogue in ``path``, or the railway one."""
+    if path is None:
+        return RAILWAY
+    path = Path(path)
+    if not path.is_file():
+        raise RailpmError(f"catalogue {path} does not exist (RAILPM_CATALOGUE)")
+    return Catalogue.from_json(path.read_text(encoding="utf-8"), source=str(path))
+
+
+CATALOGUE = load_catalogue(get_settings().catalogue)
+"""The active catalogue; everything below is read from it."""
+
+VEHICLE_TYPES = CATALOGUE.vehicle_types
+DEPOTS = CATALOGUE.depots
+COMPONENT_SUBSYSTEM: dict[str, str] = CATALOGUE.component_subsystem
+COMPONENTS = tuple(COMPONENT_SUBSYSTEM)
+SUBSYSTEMS = CATALOGUE.subsystems
+VEHICLE_TYPE_COMPONENTS: dict[str, tuple[str, ...]] = CATALOGUE.vehicle_type_components
+SIGNALS: tuple[Signal, ...] = CATALOGUE.signals
+SIGNAL_BY_COLUMN = {s.column: s for s in SIGNALS}
+FAULT_CODES: tuple[FaultCode, ...] = CATALOGUE.fault_codes
 FAULT_CODE_BY_CODE = {f.code: f for f in FAULT_CODES}
+RECORD_STEP = CATALOGUE.record_step
+STUCK_MIN_READINGS = CATALOGUE.stuck_min_readings
+
+
+def signals_for_type(vehicle_type: str) -> tuple[Signal, ...]:
+    """The condition signals a vehicle of this type reports; the others are null by design."""
+    fitted = VEHICLE_TYPE_COMPONENTS[vehicle_type]
+    return tuple(s for s in SIGNALS if s.component in fitted)
 
 
 @dataclass(frozen=True)
@@ -131,9 +211,13 @@ class MaintenanceLevel:
     """Components examined at this level (worn ones found there are replaced preventively)."""
 
 
+def _fitted(*components: str) -> tuple[str, ...]:
+    return tuple(c for c in components if c in COMPONENTS)
+
+
 MAINTENANCE_LEVELS: tuple[MaintenanceLevel, ...] = (
-    MaintenanceLevel(1, "daily check", 2, 3_000, ("doors", "pantograph")),
-    MaintenanceLevel(2, "routine inspection", 14, 20_000, ("doors", "pantograph", "brake_unit", "wheelset")),
+    MaintenanceLevel(1, "daily check", 2, 3_000, _fitted("doors", "pantograph")),
+    MaintenanceLevel(2, "routine inspection", 14, 20_000, _fitted("doors", "pantograph", "brake_unit", "wheelset")),
     MaintenanceLevel(3, "periodic inspection", 90, 100_000, COMPONENTS),
     MaintenanceLevel(4, "intermediate overhaul", 730, 500_000, COMPONENTS),
     MaintenanceLevel(5, "general overhaul", 2920, 2_000_000, COMPONENTS),
@@ -185,6 +269,8 @@ class Feed:
         raise KeyError(f"{self.name} has no column {name!r}")
 
 
+_NO_CONTEXT = not CATALOGUE.operating_context
+"""A fleet without odometer and operating context (e.g. engines counted in cycles) may leave them null."""
 _VEHICLE = Column("vehicle_number", "string", description="fleet number, e.g. EMU-0001")
 _DEPOT = Column("depot", "string", allowed=DEPOTS)
 
@@ -199,7 +285,7 @@ VEHICLES = Feed(
         Column("vehicle_type", "string", allowed=VEHICLE_TYPES),
         Column("home_depot", "string", allowed=DEPOTS),
         Column("commissioning_date", "date"),
-        Column("daily_km_mean", "float64", unit="km", min=0, max=3_000, description="planned mean daily distance"),
+        Column("daily_km_mean", "float64", nullable=_NO_CONTEXT, unit="km", min=0, max=3_000, description="planned mean daily distance"),
     ),
 )
 
@@ -211,10 +297,10 @@ TELEMETRY = Feed(
     columns=(
         _VEHICLE,
         Column("ts", "timestamp", description="UTC, start of the hour"),
-        Column("odometer_km", "float64", unit="km", min=0, max=50_000_000),
-        Column("speed_kmh", "float64", unit="km/h", min=0, max=350, description="mean speed over the hour"),
-        Column("load_pct", "float64", unit="%", min=0, max=150, description="payload relative to rated"),
-        Column("ambient_temp_c", "float64", unit="degC", min=-50, max=60),
+        Column("odometer_km", "float64", nullable=_NO_CONTEXT, unit="km", min=0, max=50_000_000),
+        Column("speed_kmh", "float64", nullable=_NO_CONTEXT, unit="km/h", min=0, max=350, description="mean speed over the hour"),
+        Column("load_pct", "float64", nullable=_NO_CONTEXT, unit="%", min=0, max=150, description="payload relative to rated"),
+        Column("ambient_temp_c", "float64", nullable=_NO_CONTEXT, unit="degC", min=-50, max=60),
         *(
             Column(s.column, "float64", nullable=True, unit=s.unit, min=s.min, max=s.max, description=s.description)
             for s in SIGNALS
@@ -255,7 +341,7 @@ WORK_ORDERS = Feed(
         Column("maintenance_level", "int64", nullable=True, allowed=LEVELS),
         Column("opened_at", "timestamp"),
         Column("closed_at", "timestamp", nullable=True, description="null while the work order is open"),
-        Column("odometer_km", "float64", unit="km", min=0, max=50_000_000),
+        Column("odometer_km", "float64", nullable=_NO_CONTEXT, unit="km", min=0, max=50_000_000),
     ),
 )
 
