@@ -36,10 +36,14 @@ COMPONENT_SIGNALS = {c: [s.column for s in contracts.SIGNALS if s.component == c
 SIGNAL_SLOTS = ("comp_signal", "comp_signal2")
 
 
-def _case(mapping: dict[str, str | None]) -> str:
-    """SQL: pick a column by the row's component (null where the component has none)."""
+def _case(mapping: dict[str, str | None], none: str = "CAST(NULL AS DOUBLE)") -> str:
+    """SQL: pick a column by the row's component (null where the component has none; ``none`` where no
+    component of the catalogue has one)."""
     arms = " ".join(f"WHEN '{c}' THEN {expr}" for c, expr in mapping.items() if expr is not None)
-    return f"CASE component {arms} END"
+    return f"CASE component {arms} END" if arms else none
+
+
+_NO_COUNT = "CAST(NULL AS BIGINT)"
 
 
 def component_feature_sql() -> list[str]:
@@ -50,11 +54,11 @@ def component_feature_sql() -> list[str]:
     ]
     for w in WINDOWS:
         out.append(
-            f"{_case({c: fault_feature('code_' + code_slug(code), w) for c, code in PRECURSOR_CODE.items()})}"
+            f"{_case({c: fault_feature('code_' + code_slug(code), w) for c, code in PRECURSOR_CODE.items()}, _NO_COUNT)}"
             f" AS comp_precursor_faults_{w}d"
         )
     out.append(
-        f"{_case({c: fault_feature('code_' + code_slug(code), 30) for c, code in FAILURE_CODE.items()})}"
+        f"{_case({c: fault_feature('code_' + code_slug(code), 30) for c, code in FAILURE_CODE.items()}, _NO_COUNT)}"
         " AS comp_failure_faults_30d"
     )
     for slot_index, slot in enumerate(SIGNAL_SLOTS):
@@ -162,7 +166,7 @@ def build_component_days(vehicle_days: DataFrame, work_orders: DataFrame, horizo
 
 def run(session: SparkSession, settings: Settings) -> None:
     vehicle_days = read_records(session, record_path(settings, "vehicle_days"))
-    (work_orders,) = read_lake(session, settings, contracts.WORK_ORDERS)
+    (work_orders,) = read_lake(session, settings, contracts.WORK_ORDERS, optional=True)
     records = build_component_days(vehicle_days, work_orders, settings.model.horizon_days)
     write_records(records, record_path(settings, "component_days"), sort_by=("vehicle_number", "component"))
 

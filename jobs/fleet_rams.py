@@ -309,7 +309,7 @@ def run(session: SparkSession, settings: Settings) -> None:
     vehicle_days = read_records(session, record_path(settings, "vehicle_days")).select(
         "vehicle_number", "day", "vehicle_type", "home_depot", "km_1d"
     )
-    work_orders, faults = read_lake(session, settings, contracts.WORK_ORDERS, contracts.FAULTS)
+    work_orders, faults = read_lake(session, settings, contracts.WORK_ORDERS, contracts.FAULTS, optional=True)
     keys = ("period_type", "period_start", "vehicle_type", "component")
     write_records(build_fleet_rams(vehicle_days, work_orders), record_path(settings, "fleet_rams"), partition_by=None, sort_by=keys)
     write_records(build_fault_summary(vehicle_days, faults), record_path(settings, "fault_summary"), partition_by=None,

@@ -37,8 +37,8 @@ def cut_lineage(frame: DataFrame) -> DataFrame:
     return frame.localCheckpoint(eager=True)
 
 
-def read_lake(session: SparkSession, settings: Settings, *feeds: contracts.Feed) -> list[DataFrame]:
-    return [read_lake_feed(session, settings.lake_dir, feed) for feed in feeds]
+def read_lake(session: SparkSession, settings: Settings, *feeds: contracts.Feed, optional: bool = False) -> list[DataFrame]:
+    return [read_lake_feed(session, settings.lake_dir, feed, optional=optional) for feed in feeds]
 
 
 def record_path(settings: Settings, table: str) -> Path:

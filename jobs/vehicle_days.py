@@ -191,13 +191,19 @@ def sum_signal_days(scored: DataFrame) -> DataFrame:
 
 
 def data_period(signal_days: DataFrame, faults: DataFrame, work_orders: DataFrame) -> DataFrame:
-    """One row: the first day of telemetry (the time origin) and the last day any feed reports."""
+    """One row: the first day of telemetry (the time origin) and the last day any feed reports.
+
+    A fleet that sends no telemetry (only a fault log and work orders) starts at its first fault, or at its
+    first work order if it has no fault log either.
+    """
     return sql(
         """
-        SELECT s.first_day, greatest(s.last_telemetry, f.last_fault, w.last_order) AS last_day
+        SELECT coalesce(s.first_day, f.first_fault, w.first_order) AS first_day,
+          greatest(s.last_telemetry, f.last_fault, w.last_order) AS last_day
         FROM (SELECT min(day) AS first_day, max(day) AS last_telemetry FROM {signal_days}) s
-        CROSS JOIN (SELECT max(to_date(ts)) AS last_fault FROM {faults}) f
-        CROSS JOIN (SELECT max(to_date(opened_at)) AS last_order FROM {work_orders}) w
+        CROSS JOIN (SELECT min(to_date(ts)) AS first_fault, max(to_date(ts)) AS last_fault FROM {faults}) f
+        CROSS JOIN (SELECT min(to_date(opened_at)) AS first_order, max(to_date(opened_at)) AS last_order
+                    FROM {work_orders}) w
         """,
         signal_days=signal_days,
         faults=faults,
@@ -439,7 +445,7 @@ def assemble_vehicle_days(sums: DataFrame) -> DataFrame:
     recurring = " + ".join(
         f"CASE WHEN f__code_{code_slug(f.code)}__30d >= {RECURRING_CODE_COUNT} THEN 1 ELSE 0 END"
         for f in contracts.FAULT_CODES
-    )
+    ) or "0"  # a catalogue without fault codes
     major = f"f__major__{MAJOR_WINDOW_DAYS}d"
     maintenance = []
     for c in contracts.COMPONENTS:
@@ -488,8 +494,10 @@ def build_vehicle_days(telemetry: DataFrame, faults: DataFrame, work_orders: Dat
 
 
 def run(session: SparkSession, settings: Settings) -> None:
-    telemetry, faults, work_orders, vehicles = read_lake(
-        session, settings, contracts.TELEMETRY, contracts.FAULTS, contracts.WORK_ORDERS, contracts.VEHICLES
+    (vehicles,) = read_lake(session, settings, contracts.VEHICLES)
+    # A fleet may send no telemetry or no fault log (its features are then null or zero), not no registry.
+    telemetry, faults, work_orders = read_lake(
+        session, settings, contracts.TELEMETRY, contracts.FAULTS, contracts.WORK_ORDERS, optional=True
     )
     records = build_vehicle_days(telemetry, faults, work_orders, vehicles)
     write_records(records, record_path(settings, "vehicle_days"), sort_by=("vehicle_number",))

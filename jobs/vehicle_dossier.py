@@ -317,7 +317,8 @@ def build_vehicle_dossier(
 
 def run(session: SparkSession, settings: Settings) -> None:
     vehicle_days = read_records(session, record_path(settings, "vehicle_days"))
-    work_orders, faults, vehicles = read_lake(session, settings, contracts.WORK_ORDERS, contracts.FAULTS, contracts.VEHICLES)
+    (vehicles,) = read_lake(session, settings, contracts.VEHICLES)
+    work_orders, faults = read_lake(session, settings, contracts.WORK_ORDERS, contracts.FAULTS, optional=True)
     dossier = build_vehicle_dossier(vehicle_days, work_orders, faults, vehicles)
     write_records(dossier, record_path(settings, "vehicle_dossier"), partition_by=None, sort_by=("vehicle_number",))
 

@@ -71,9 +71,14 @@ def spark_schema(feed: contracts.Feed) -> T.StructType:
     )
 
 
-def read_lake_feed(session: SparkSession, lake_dir: Path | str, feed: contracts.Feed) -> DataFrame:
-    """A lake table with its contract's columns (the ``day=`` partition folder is not a column of the feed)."""
+def read_lake_feed(session: SparkSession, lake_dir: Path | str, feed: contracts.Feed, optional: bool = False) -> DataFrame:
+    """A lake table with its contract's columns (the ``day=`` partition folder is not a column of the feed).
+
+    ``optional``: a fleet may not send this feed at all (no telemetry, no fault log); its table is then empty.
+    """
     path = Path(lake_dir) / feed.name
+    if optional and not path.exists():
+        return session.createDataFrame([], spark_schema(feed))
     if not path.exists():
         raise RailpmError(f"lake table {path} does not exist: run the ingest first")
     frame = session.read.option("recursiveFileLookup", "false").parquet(str(path))

@@ -54,7 +54,9 @@ def fleet_suite_inputs(settings: Settings, feed: Feed, reference_time: datetime)
             raise RailpmError(f"{feed.name}: the vehicle registry is not in the lake yet; ingest landing/vehicles first")
     if "part_number" in feed.column_names and feed.name != contracts.PARTS.name:
         part_numbers = lake.catalogue_part_numbers(settings.lake_dir)
-        if not part_numbers:
+        # Work orders of a fleet without a parts catalogue are fine as long as they name no part (the suite's
+        # part_known rule rejects any that does); stock without a catalogue is meaningless.
+        if not part_numbers and feed.name == contracts.STOCK.name:
             raise RailpmError(f"{feed.name}: the parts catalogue is not in the lake yet; ingest landing/parts first")
     return SuiteInputs.for_fleet(
         settings.fleet.start, settings.fleet.days, reference_time, vehicle_types=vehicle_types, part_numbers=part_numbers
