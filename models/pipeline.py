@@ -64,10 +64,24 @@ class ModelParams(BaseModel):
         return {k: ",".join(map(str, v)) if isinstance(v, tuple) else str(v) for k, v in self.model_dump().items()}
 
 
+class ObservedNumeric:
+    """Select the numeric columns (matching ``pattern``) that hold at least one value when the model is fitted.
+
+    A feature null in every training row carries nothing, and scikit-learn's histogram binning fails on it
+    (a fleet that sends no telemetry has every signal feature null). The columns are fixed at fit: scoring
+    passes the same ones.
+    """
+
+    def __init__(self, pattern: str | None = None):
+        self.pattern = pattern
+
+    def __call__(self, frame) -> list[str]:
+        numeric = make_column_selector(pattern=self.pattern, dtype_include=np.number)(frame)
+        return [c for c in numeric if frame[c].notna().any()]
+
+
 def numeric_selector(params: ModelParams):
-    if params.feature_set == "age_usage":
-        return make_column_selector(pattern=AGE_USAGE_PATTERN, dtype_include=np.number)
-    return make_column_selector(dtype_include=np.number)
+    return ObservedNumeric(AGE_USAGE_PATTERN if params.feature_set == "age_usage" else None)
 
 
 def age_usage_features(columns) -> list[str]:
