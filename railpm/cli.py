@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import sys
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -487,6 +488,56 @@ def ingest(data_root: DataRoot = None) -> None:
     console.print(f"lake: {settings.lake_dir}\nquarantine: {settings.quarantine_dir}\nrun records: {settings.runs_dir}", soft_wrap=True)
     if docs:
         console.print(f"Data Docs: {docs}", soft_wrap=True)
+
+
+# --------------------------------------------------------------------------------------------------
+# Public data sets as landing files
+# --------------------------------------------------------------------------------------------------
+
+import_app = typer.Typer(
+    help="Write a public predictive-maintenance data set as landing files, with its catalogue and settings.",
+    no_args_is_help=True,
+)
+app.add_typer(import_app, name="import")
+DataSetPath = Annotated[str, typer.Argument(help="Folder holding the data set's files.")]
+
+
+def _landed(settings: Settings, landing, name: str) -> None:
+    from railpm.adapters import write_landing
+
+    written = write_landing(landing, settings, name)
+    for what, path in written.items():
+        console.print(f"{what}: {path}", soft_wrap=True)
+    console.print(f"one record step = {landing.catalogue.record_step}; export these settings, then run "
+                  "railpm ingest, railpm records, railpm train, railpm score:", soft_wrap=True)
+    console.print(f"set -a; . {written['settings']}; set +a", soft_wrap=True)
+
+
+@import_app.command("cmapss")
+@reports_errors
+def import_cmapss(
+    path: DataSetPath,
+    engines: Annotated[Optional[int], typer.Option("--engines", min=1, help="Only the first n engines of each file.")] = None,
+    data_root: DataRoot = None,
+) -> None:
+    """NASA C-MAPSS FD001: engines as vehicles, one operating cycle per record step."""
+    from railpm.adapters.cmapss import cmapss_landing
+
+    _landed(settings_from(data_root), cmapss_landing(Path(path), engines), "cmapss-fd001")
+
+
+@import_app.command("azure-pdm")
+@reports_errors
+def import_azure_pdm(
+    path: DataSetPath,
+    machines: Annotated[Optional[int], typer.Option("--machines", min=1, help="Only machines 1..n.")] = None,
+    data_root: DataRoot = None,
+) -> None:
+    """Microsoft Azure PdM (errors, maintenance, failures, machines; telemetry if absent stays absent): 3 hours
+    per record step."""
+    from railpm.adapters.azure_pdm import azure_pdm_landing
+
+    _landed(settings_from(data_root), azure_pdm_landing(Path(path), machines), "azure-pdm")
 
 
 # --------------------------------------------------------------------------------------------------
