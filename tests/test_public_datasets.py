@@ -1,0 +1,126 @@
+"""The public data sets through the adapters and the unchanged pipeline, on small slices.
+
+Needs ``../shared/datasets`` (NASA C-MAPSS FD001, Microsoft Azure PdM); skips when it is absent and never
+downloads anything. The pipeline runs in a child process (``benchmarks/public_datasets.py``) because a data
+set's catalogue fixes the contracts when railpm is imported; the figures of a slice mean nothing, the tests
+check that every layer holds what the data set says.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from railpm import contracts
+from railpm.adapters import CATALOGUE_FILE, ENV_FILE
+from railpm.adapters import azure_pdm, cmapss
+from railpm.cli import app
+from railpm.errors import BadInputError
+
+REPO = Path(__file__).resolve().parents[1]
+DATASETS = REPO.parent / "shared" / "datasets"
+BENCHMARK = REPO / "benchmarks" / "public_datasets.py"
+
+needs_data = pytest.mark.skipif(
+    not (DATASETS / "cmapss").is_dir() or not (DATASETS / "azure-pdm").is_dir(),
+    reason=f"public data sets not available at {DATASETS} (provided beside the project; never downloaded)",
+)
+
+
+def test_a_catalogue_round_trips_through_json_and_railway_is_the_default():
+    assert contracts.CATALOGUE == contracts.RAILWAY or os.environ.get("RAILPM_CATALOGUE")
+    assert contracts.Catalogue.from_json(contracts.RAILWAY.to_json()) == contracts.RAILWAY
+    assert contracts.Catalogue.from_json(cmapss.CATALOGUE.to_json()) == cmapss.CATALOGUE
+    with pytest.raises(BadInputError, match="not a railpm catalogue"):
+        contracts.Catalogue.from_json('{"name": "x"}')
+
+
+@needs_data
+def test_cmapss_engines_become_vehicles_with_one_reading_per_cycle():
+    landing = cmapss.cmapss_landing(DATASETS / "cmapss", engines=3)
+    raw = cmapss.read_cycles(DATASETS / "cmapss" / "train_FD001.txt")
+    raw = raw[raw["unit"] <= 3]
+    vehicles, telemetry, orders = (landing.feeds[f] for f in ("vehicles", "telemetry", "work_orders"))
+    assert sorted(vehicles["vehicle_number"]) == [*(f"TEST-00{i}" for i in (1, 2, 3)), *(f"TRAIN-00{i}" for i in (1, 2, 3))]
+    train_1 = telemetry[telemetry["vehicle_number"] == "TRAIN-001"].sort_values("ts")
+    cycles = raw[raw["unit"] == 1]
+    # cycle c is record step c: one reading per day, the sensor as in the file
+    assert len(train_1) == len(cycles)
+    assert (train_1["ts"].dt.normalize().diff().dropna() == pd.Timedelta(days=1)).all()
+    assert train_1["t30_hpc_outlet_temp"].tolist() == cycles["sensor_3"].tolist()
+    assert "fault" not in landing.feeds and "faults" not in landing.feeds
+    # a training engine fails at the end of its last cycle: the work order opens on the next step
+    order = orders.set_index("vehicle_number").loc["TRAIN-001"]
+    assert order["action"] == "corrective_replacement" and order["component"] == cmapss.COMPONENT
+    assert (order["opened_at"].normalize() - train_1["ts"].max().normalize()) == pd.Timedelta(days=1)
+    assert set(orders["vehicle_number"]) == {"TRAIN-001", "TRAIN-002", "TRAIN-003"}
+    assert cmapss.remaining_cycles(DATASETS / "cmapss", 3).tolist() == [112, 98, 69]
+    assert contracts.Catalogue.from_json(landing.catalogue.to_json()) == landing.catalogue
+
+
+@needs_data
+def test_azure_failures_become_corrective_work_orders_on_a_3_hour_axis():
+    landing = azure_pdm.azure_pdm_landing(DATASETS / "azure-pdm", machines=3)
+    tables = {k: t[t["machineID"] <= 3] for k, t in azure_pdm.read_tables(DATASETS / "azure-pdm").items()}
+    assert "telemetry" not in landing.feeds  # PdM_telemetry.csv is not available: nothing is made up
+    faults, orders = landing.feeds["faults"], landing.feeds["work_orders"]
+    assert len(faults) == len(tables["errors"]) and set(faults["grade"]) == {"C"}
+    corrective = orders[orders["action"] == "corrective_replacement"]
+    assert len(corrective) == len(tables["failures"])
+    # every replacement in the log is one work order: the failure's own or a preventive one
+    assert corrective["closed_at"].notna().all()
+    assert len(orders) - len(corrective) + (corrective["closed_at"] != corrective["opened_at"]).sum() <= len(tables["maint"])
+    # one 3-hour step per record day, and back
+    real = tables["failures"]["datetime"].iloc[0]
+    step = azure_pdm.to_steps([real]).iloc[0]
+    assert step - azure_pdm.ORIGIN == (real - azure_pdm.ORIGIN) * 8
+    assert azure_pdm.from_steps([step]).iloc[0] == real
+    assert landing.horizon_days == 8 and landing.catalogue.record_step == "3 hours"
+
+
+@needs_data
+def test_import_command_writes_landing_files_catalogue_and_settings(tmp_path):
+    result = CliRunner().invoke(app, ["import", "cmapss", str(DATASETS / "cmapss"), "--engines", "2", "--data-root", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.parent.name for p in (tmp_path / "landing").glob("*/*.parquet")) == ["telemetry", "vehicles", "work_orders"]
+    env = dict(line.split("=", 1) for line in (tmp_path / ENV_FILE).read_text().splitlines())
+    assert env["RAILPM_CATALOGUE"] == str((tmp_path / CATALOGUE_FILE).resolve())
+    assert contracts.Catalogue.from_json((tmp_path / CATALOGUE_FILE).read_text()).record_step == "1 operating cycle"
+
+
+@needs_data
+def test_azure_slice_runs_through_ingest_and_the_record_jobs_without_telemetry(tmp_path):
+    """The fleet without telemetry, end to end in a child process: GX ingest, Spark vehicle_days and
+    component_days, and the failure classifier of railpm.models fitted on split 1 (3 machines: ~10 s of
+    fitting; ``--pipeline-models`` adds railpm train and score, left to the benchmark for CI time)."""
+    out = tmp_path / "results.json"
+    env = {**os.environ, "RAILPM_SPARK__MASTER": "local[2]", "RAILPM_SPARK__SHUFFLE_PARTITIONS": "2",
+           "RAILPM_MODEL__RECIPE": '{"max_iter": 20, "calibration_folds": 2}'}
+    completed = subprocess.run(
+        [sys.executable, str(BENCHMARK), "--only", "azure-pdm", "--machines=3", "--work", str(tmp_path / "work"),
+         "--json", str(out)],
+        env=env, cwd=REPO, capture_output=True, text=True,
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    result = json.loads(out.read_text())["azure-pdm"]
+    assert result["record_step"] == "3 hours"
+    assert set(result["per_component"]) == set(azure_pdm.COMPONENTS)
+    # every 3-hour step of 3 machines x 4 components has a record (labels known up to the data end)
+    assert result["train_rows"] + result["test_rows"] > 3 * 4 * 300 * azure_pdm.STEPS_PER_DAY
+    assert result["events"]["failures"] > 0
+    records = tmp_path / "work" / "azure-pdm" / "records" / "vehicle_days"
+    import pyarrow.dataset as pads
+
+    table = pads.dataset(records, format="parquet", partitioning="hive").to_table(
+        columns=["vehicle_number", "readings_1d", "volt_z_mean_7d", "faults_code_error1_30d"])
+    assert set(table.column("vehicle_number").to_pylist()) == {"M-001", "M-002", "M-003"}
+    assert set(table.column("readings_1d").to_pylist()) == {0}  # no telemetry
+    assert table.column("volt_z_mean_7d").null_count == table.num_rows  # its features present and null
+    assert sum(table.column("faults_code_error1_30d").to_pylist()) > 0  # the fault log carries the model
