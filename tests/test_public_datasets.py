@@ -124,3 +124,34 @@ def test_azure_slice_runs_through_ingest_and_the_record_jobs_without_telemetry(t
     assert set(table.column("readings_1d").to_pylist()) == {0}  # no telemetry
     assert table.column("volt_z_mean_7d").null_count == table.num_rows  # its features present and null
     assert sum(table.column("faults_code_error1_30d").to_pylist()) > 0  # the fault log carries the model
+
+
+def test_vehicle_days_of_a_fleet_without_telemetry_start_at_its_first_fault(spark, tmp_path):
+    """No telemetry file at all (railway catalogue, no data set needed): the absent feed reads as empty, the
+    records run from the first fault to the last event, signal features are null, fault counts and
+    replacement clocks are there (component_days on such records: the Azure slice above)."""
+    from jobs_lake import feed_frame, write_lake_feed
+
+    from railpm.config import Settings
+    from railpm.jobs import vehicle_days
+    from railpm.jobs.records_io import read_records, record_path
+
+    settings = Settings(data_root=tmp_path)
+    day = pd.Timestamp("2024-03-01", tz="UTC")
+    write_lake_feed(settings.lake_dir, contracts.VEHICLES, feed_frame(contracts.VEHICLES, [
+        {"vehicle_number": "WAGON-0001", "vehicle_type": "WAGON", "home_depot": "DEP-NORTH", "commissioning_date": "2020-01-01"},
+    ]))
+    write_lake_feed(settings.lake_dir, contracts.FAULTS, feed_frame(contracts.FAULTS, [
+        {"event_id": f"F{i}", "vehicle_number": "WAGON-0001", "ts": day + pd.Timedelta(days=i, hours=8),
+         "fault_code": "BR-110", "subsystem": "brakes", "grade": "C"} for i in (0, 1, 5)
+    ]))
+    write_lake_feed(settings.lake_dir, contracts.WORK_ORDERS, feed_frame(contracts.WORK_ORDERS, [
+        {"work_order_id": "W1", "vehicle_number": "WAGON-0001", "action": "corrective_replacement",
+         "component": "brake_unit", "opened_at": day + pd.Timedelta(days=9), "closed_at": day + pd.Timedelta(days=9, hours=6)},
+    ]))
+    vehicle_days.run(spark, settings)
+    rows = read_records(spark, record_path(settings, "vehicle_days")).orderBy("day").toPandas()
+    assert [d.isoformat() for d in (rows["day"].iloc[0], rows["day"].iloc[-1])] == ["2024-03-01", "2024-03-10"]
+    assert (rows["readings_1d"] == 0).all() and rows["brake_release_s_z_mean_7d"].isna().all()
+    assert rows["faults_code_br_110_7d"].tolist() == [1, 2, 2, 2, 2, 3, 3, 2, 1, 1]
+    assert rows["days_since_replacement_brake_unit"].iloc[-1] == 0
