@@ -38,7 +38,8 @@ class DirtRates(BaseModel):
 class FleetSettings(BaseModel):
     """The built-in synthetic fleet: size, period and randomness."""
 
-    vehicles: int = Field(100, ge=1)
+    vehicles: int = Field(40, ge=1, description="a small operator's fleet, so the main command runs in minutes; "
+                          "benchmarks/ take 100 to 3,000")
     days: int = Field(365, ge=1)
     start: date = date(2025, 1, 1)
     seed: int = 7
