@@ -3,7 +3,7 @@ time, and scoring throughput (vehicle-components per second).
 
     .venv/bin/python benchmarks/models.py [--data-root data] [--build]
 
-Reads ``records/component_days`` of the data root (``railpm demo`` builds them for the default 100-vehicle
+Reads ``records/component_days`` of the data root (``railpm demo`` builds them for the default
 fleet; ``--build`` generates, ingests and runs the Spark jobs first). Training goes to a throwaway MLflow store
 (``<data root>/benchmarks/mlflow.db``) so the demo's registry and its champion are left alone.
 """

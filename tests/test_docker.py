@@ -1,0 +1,78 @@
+"""The production topology (docker/): services bound to loopback, no secret in the files, image versions in
+step with constraints.txt. CI machines have a Docker client but no engine, so the files are checked as
+data; the topology itself is not started here."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+DOCKER = Path(__file__).resolve().parents[1] / "docker"
+CONSTRAINTS = (DOCKER.parent / "constraints.txt").read_text()
+
+
+def pinned(package: str) -> str:
+    match = re.search(rf"^{re.escape(package)}==(\S+)$", CONSTRAINTS, flags=re.MULTILINE | re.IGNORECASE)
+    assert match, f"{package} is not pinned in constraints.txt"
+    return match.group(1)
+
+
+def compose() -> dict:
+    return yaml.safe_load((DOCKER / "compose.yaml").read_text())
+
+
+def strings(node):
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from strings(key)
+            yield from strings(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from strings(value)
+    elif isinstance(node, str):
+        yield node
+
+
+def test_every_published_port_is_bound_to_loopback():
+    services = compose()["services"]
+    published = {name: s.get("ports", []) for name, s in services.items()}
+    assert any(published.values()), "the API server, Spark UI and MLflow are published"
+    for name, ports in published.items():
+        for port in ports:
+            assert str(port).startswith("127.0.0.1:"), (name, port)
+
+
+def test_no_secret_is_written_in_the_topology():
+    """Passwords come from the environment (``${VAR}``, required with ``:?``), never as literals."""
+    doc = compose()
+    for text in strings(doc):
+        for _user, secret in re.findall(r"://([^:/@\s]+):(\$?\$\{[^}]*\}|[^@\s]+)@", text):
+            assert re.fullmatch(r"\$\$?\{[A-Z_]+(:\?[^}]*)?\}", secret), f"credentials written in: {text}"
+    for service in doc["services"].values():
+        environment = service.get("environment") or {}
+        for key, value in environment.items():
+            if re.search("PASSWORD|SECRET|TOKEN", key):
+                assert str(value).startswith("${") and ":?" in str(value), (key, value)
+
+
+def test_images_run_the_releases_railpm_is_locked_to():
+    dockerfile = (DOCKER / "railpm.Dockerfile").read_text()
+    base = re.search(r"^FROM apache/airflow:(\S+)-python(\S+)$", dockerfile, flags=re.MULTILINE)
+    assert base and base.group(1) == pinned("apache-airflow") and base.group(2) == "3.11"
+    services = compose()["services"]
+    spark = {services[name]["image"] for name in ("spark-master", "spark-worker")}
+    assert spark == {f"spark:{pinned('pyspark')}-scala2.13-java17-python3-ubuntu"}  # cluster = client release
+    railpm_roles = {name for name, s in services.items() if s.get("image") == "railpm:latest"}
+    assert {"airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer", "mlflow"} <= railpm_roles
+
+
+def test_the_dags_reach_the_cluster_and_the_tracking_server_by_settings_only():
+    services = compose()["services"]
+    environment = services["airflow-scheduler"]["environment"]
+    assert environment["RAILPM_SPARK__MASTER"] == "spark://spark-master:7077"
+    assert environment["RAILPM_MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
+    assert environment["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
+    for name in ("airflow-scheduler", "spark-worker"):
+        assert "railpm-data:/data" in services[name]["volumes"], name  # the driver and executors share the data root
