@@ -43,11 +43,15 @@ def test_demo_generates_the_fleet_and_runs_every_chained_dag(tmp_path):
     # where to look. The records' content is tested in test_fleet_records.py and the jobs' own tests.
     for table in ("vehicle_days", "component_days", "vehicle_dossier", "fleet_rams", "fault_summary"):
         assert next((data_root / "records" / table).rglob("*.parquet"), None) is not None, table
-    # fleet_train registered a version and gave it an alias (the first version faces only the baselines).
+    # fleet_train registered a version and gave it an alias (champion or challenger: the first version faces only
+    # the baselines).
     settings = Settings(data_root=data_root)
     client = MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
-    versions = client.search_model_versions(f"name='{settings.model.registered_model_name}'")
-    assert len(versions) == 1 and set(versions[0].aliases) & {CHAMPION, CHALLENGER}
+    name = settings.model.registered_model_name
+    versions = client.search_model_versions(f"name='{name}'")  # (search results carry no aliases)
+    assert len(versions) == 1
+    aliases = client.get_registered_model(name).aliases
+    assert set(aliases) <= {CHAMPION, CHALLENGER} and {str(v) for v in aliases.values()} == {str(versions[0].version)}
     assert list((data_root / "predictions").glob("predictions-*.parquet"))
     assert list((data_root / "plans").glob("*/inspection_plan.parquet"))
     assert (data_root / "reports" / "index.html").exists()
