@@ -569,7 +569,10 @@ def test_dossier_and_rams_records_are_shown_whatever_columns_the_records_job_add
     (records / "vehicle_dossier").mkdir(parents=True)
     pq.write_table(pa.Table.from_pylist([
         {"vehicle_number": n, "faults_90d_grade_a": 1 if n == "EMU-0001" else 0, "recurring_fault_codes": "RG-110" if n == "EMU-0001" else None,
-         "next_due_level_2": date(2025, 2, 20)} for n, _, _ in FLEET]), records / "vehicle_dossier" / "part-0.parquet")
+         "next_due_level_2": date(2025, 2, 20),
+         "open_work_orders": [{"work_order_id": f"WO-{n}", "opened_at": datetime(2025, 2, 1, 6, 30, tzinfo=timezone.utc),
+                               "action": "inspection", "maintenance_level": 1}]} for n, _, _ in FLEET]),
+        records / "vehicle_dossier" / "part-0.parquet")
     (records / "fleet_rams").mkdir(parents=True)
     pq.write_table(pa.Table.from_pylist([
         {"vehicle_type": t, "component": c, "mtbf_days": 100.0 + i, "mttr_hours": 5.0, "availability": 0.97}
@@ -579,4 +582,8 @@ def test_dossier_and_rams_records_are_shown_whatever_columns_the_records_job_add
         rams = client.get("/rams").text
     dossier = vehicle[vehicle.index('id="dossier"'):vehicle.index('id="faults"')]
     assert "recurring fault codes</dt><dd>RG-110" in dossier and "next due level 2</dt><dd>2025-02-20" in dossier
+    # A field holding a list of structs is a small table for a person, not Python's repr of it.
+    assert '<table class="nested"><tr><th>work order id</th><th>opened at</th>' in dossier
+    assert "<td>WO-EMU-0001</td><td>2025-02-01 06:30</td><td>inspection</td><td>1</td>" in dossier
+    assert "datetime" not in dossier and "{" not in dossier
     assert rams.count("<svg") == 3 and "MTBF per component" in rams and "101.00" in rams

@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Callable
 from urllib.parse import quote
 
+import numpy as np
 import pandas as pd
 from jinja2 import Environment, PackageLoader, Undefined
 from markupsafe import Markup
@@ -221,17 +222,27 @@ def fmt(value, digits: int = 2) -> str:
         return "yes" if value else "no"
     if isinstance(value, float):
         return f"{value:,.{digits}f}" if abs(value) < 1e6 else f"{value:,.0f}"
-    if isinstance(value, pd.Timestamp):
+    if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M") if (value.hour or value.minute) else value.strftime("%Y-%m-%d")
     if isinstance(value, date):
         return value.isoformat()
+    if isinstance(value, (list, tuple, np.ndarray)):
+        items = list(value)
+        return ", ".join(fmt(item, digits) for item in items) if items else "–"
     return str(value)
+
+
+def nested_rows(value) -> bool:
+    """A record field that holds a small table (a list of structs, e.g. a vehicle's open work orders)."""
+    items = list(value) if isinstance(value, (list, tuple, np.ndarray)) else []
+    return bool(items) and all(isinstance(item, dict) for item in items)
 
 
 def environment() -> Environment:
     """Jinja with autoescaping on for every template: data from the lake and feedback is never trusted as HTML."""
     env = Environment(loader=PackageLoader("railpm.review", "templates"), autoescape=True, trim_blocks=True, lstrip_blocks=True)
     env.filters["fmt"] = fmt
+    env.tests["nested_rows"] = nested_rows
     env.filters["words"] = lambda v: str(v).replace("_", " ")
     env.globals["PAGES"], env.globals["NAV"] = PAGES, NAV
     return env
