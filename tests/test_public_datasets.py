@@ -155,3 +155,32 @@ def test_vehicle_days_of_a_fleet_without_telemetry_start_at_its_first_fault(spar
     assert (rows["readings_1d"] == 0).all() and rows["brake_release_s_z_mean_7d"].isna().all()
     assert rows["faults_code_br_110_7d"].tolist() == [1, 2, 2, 2, 2, 3, 3, 2, 1, 1]
     assert rows["days_since_replacement_brake_unit"].iloc[-1] == 0
+
+
+def test_cmapss_variant_is_chosen_on_held_out_training_engines_cut_like_the_test_engines():
+    """The cross-validation that picks the C-MAPSS variant never scores an engine it was fitted on, cuts each
+    held-out engine at a fixed number of random cycles (fewer if it has fewer), and draws the same cuts each run."""
+    import importlib.util
+
+    import numpy as np
+
+    spec = importlib.util.spec_from_file_location("public_datasets", BENCHMARK)
+    benchmark = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(benchmark)
+    lengths = {"TRAIN-001": 30, "TRAIN-002": 8, "TRAIN-003": 50, "TRAIN-004": 20, "TRAIN-005": 40, "TRAIN-006": 25}
+    engines = np.repeat(list(lengths), list(lengths.values()))
+    folds = list(benchmark.cmapss_cv_folds(engines, folds=5, cuts_per_engine=10))
+    assert len(folds) == 5
+    held_out = []
+    for fit_rows, cut_rows in folds:
+        assert not set(engines[fit_rows]) & set(engines[cut_rows])
+        held_out += sorted(set(engines[cut_rows]))
+    assert sorted(held_out) == sorted(lengths)  # every engine held out exactly once
+    cuts = np.concatenate([c for _, c in folds])
+    per_engine = dict(zip(*np.unique(engines[cuts], return_counts=True)))
+    assert per_engine == {e: min(10, n) for e, n in lengths.items()}
+    again = np.concatenate([c for _, c in benchmark.cmapss_cv_folds(engines, folds=5, cuts_per_engine=10)])
+    assert np.array_equal(np.sort(cuts), np.sort(again))
+    assert len(list(benchmark.cmapss_cv_folds(engines[:38], folds=5))) == 2  # a 2-engine slice: 2 folds
+    with pytest.raises(ValueError, match="at least 2 training engines"):
+        list(benchmark.cmapss_cv_folds(engines[:30]))
