@@ -336,35 +336,78 @@ def _additive_columns() -> list[str]:
     ] + ["km_1d"]
 
 
+def _power_of_two_spans() -> list[int]:
+    """1, 2, 4, ... up to the longest power of two within the longest window."""
+    spans = [1]
+    while spans[-1] * 2 <= max(WINDOWS):
+        spans.append(spans[-1] * 2)
+    return spans
+
+
+def _extreme_span(extreme: str, span: int) -> str:
+    """A helper column: the daily extreme (``zmin``/``zmax``) of a signal over the last ``span`` days."""
+    return f"{extreme}" if span == 1 else f"{extreme}__{span}dspan"
+
+
+def trailing_extremes(daily: DataFrame) -> DataFrame:
+    """Rolling min and max of each signal's daily z extremes over every window, by doubling lags.
+
+    A sliding ``ROWS BETWEEN w-1 PRECEDING`` frame makes Spark recompute min and max over the whole frame at
+    each row (they cannot be subtracted like sums), for every signal and window. On the dense spine a lag of k
+    rows is k days back, so the extreme over 2k days is the extreme of two k-day spans, ``least(m_k(t),
+    m_k(t-k))``, and a window of w days, 2^k <= w < 2^(k+1), is covered by two overlapping 2^k spans:
+    ``least(m_2^k(t), m_2^k(t - (w - 2^k)))``. Each step is a plain lag over the vehicle's ordered days
+    (no frame), so the passes share one sort. Before a vehicle's first day a lag is null and least/greatest
+    skip nulls, so partial windows hold exactly the days there are, like the frame did.
+    """
+    spans = _power_of_two_spans()
+    extremes = [x for s in SIGNAL_COLUMNS for x in ((f"{s}__zmin", "least"), (f"{s}__zmax", "greatest"))]
+    frame = daily
+    for half, span in zip(spans, spans[1:]):
+        doubled = [
+            f"{pick}({_extreme_span(x, half)}, lag({_extreme_span(x, half)}, {half}) OVER by_vehicle)"
+            f" AS {_extreme_span(x, span)}"
+            for x, pick in extremes
+        ]
+        frame = sql(f"SELECT *, {_cols(doubled)} FROM {{frame}} WINDOW by_vehicle AS ({_BY_VEHICLE})", frame=frame)
+    features = []
+    for w in WINDOWS[1:]:
+        span = max(k for k in spans if k <= w)
+        for s in SIGNAL_COLUMNS:
+            for stat, pick, extreme in (("min", "least", f"{s}__zmin"), ("max", "greatest", f"{s}__zmax")):
+                covered = _extreme_span(extreme, span)
+                rest = f", lag({covered}, {w - span}) OVER by_vehicle" if w > span else ""
+                features.append(f"{pick}({covered}{rest}) AS {signal_feature(s, stat, w)}")
+    helpers = [_extreme_span(x, span) for x, _ in extremes for span in spans[1:]]
+    return sql(
+        f"SELECT *, {_cols(features)} FROM {{frame}} WINDOW by_vehicle AS ({_BY_VEHICLE})", frame=frame
+    ).drop(*helpers)
+
+
 def running_totals(daily: DataFrame) -> DataFrame:
-    """Running sums, carried-forward last events and odometer, and rolling extremes: one window pass.
+    """Rolling extremes, then running sums and carried-forward last events and odometer: passes over the
+    vehicle's ordered days that share one sort.
 
     The day's distance is the odometer's advance since the last day it reported (or within the day).
     """
     cums = [f"sum({c}) OVER upto AS cum__{c}" for c in _additive_columns()]
     lasts = [f"last(m__{e}, true) OVER upto AS last__{e}" for e in
              [f"repl_{c}" for c in contracts.COMPONENTS] + [f"insp_{lvl}" for lvl in contracts.LEVELS]]
-    extremes = [
-        f"min({s}__zmin) OVER w{w} AS {signal_feature(s, 'min', w)}, max({s}__zmax) OVER w{w} AS {signal_feature(s, 'max', w)}"
-        for w in WINDOWS[1:] for s in SIGNAL_COLUMNS
-    ]
-    frames = ", ".join(f"w{w} AS ({_BY_VEHICLE} ROWS BETWEEN {w - 1} PRECEDING AND CURRENT ROW)" for w in WINDOWS[1:])
     return sql(
         f"""
         SELECT *, last(odo_end, true) OVER upto AS odometer_km,
           sum(m__open_change) OVER upto AS open_corrective_work_orders,
           {_cols(cums)},
-          {_cols(lasts)},
-          {_cols(extremes)}
+          {_cols(lasts)}
         FROM (
           SELECT *, CASE WHEN odo_end IS NULL THEN 0.0
             ELSE odo_end - coalesce(last(odo_end, true) OVER ({_BY_VEHICLE} ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING),
                                     odo_start) END AS km_1d
           FROM {{daily}}
         )
-        WINDOW upto AS {_UPTO}, {frames}
+        WINDOW upto AS {_UPTO}
         """,
-        daily=daily,
+        daily=trailing_extremes(daily),
     )
 
 
