@@ -47,7 +47,9 @@ def fleet_plan():
         from railpm.config import get_settings
         from railpm.review.report import build_report
 
-        result = build_report(get_settings())
+        # One process: under the LocalExecutor this task is itself a forked child talking to its supervisor,
+        # and a fork pool beneath it deadlocked (a pool worker died holding the queue's lock).
+        result = build_report(get_settings(), workers=1)
         return {"index": str(result.index), "pages": result.pages, "scored_day": plans["scored_day"]}
 
     build_static_report(plan_inspections_and_spares())
