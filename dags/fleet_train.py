@@ -5,7 +5,8 @@ engineers' feedback applied), backtests the recipe on rolling-origin folds again
 age/usage model, fits it on all records, logs the run to the MLflow store of ``Settings.tracking_uri`` and
 registers a new version of ``Settings.model.registered_model_name``. The alias ``champion`` moves to it only if
 it passes the gate (see ``railpm.models.tracking``); otherwise it becomes ``challenger``. Trigger it by hand
-after changing the recipe or the records (``airflow dags trigger fleet_train``).
+after changing the recipe or the records (``airflow dags trigger fleet_train``). Until ``fleet_records`` has
+written records the task is skipped: a new deployment's first weekly run comes before its first records.
 """
 
 from __future__ import annotations
@@ -30,10 +31,15 @@ from railpm.assets import MODEL
 def fleet_train():
     @task(outlets=[MODEL])
     def train_and_register() -> dict:
-        from railpm.config import get_settings
-        from railpm.models.tasks import train_fleet
+        from airflow.sdk.exceptions import AirflowSkipException
 
-        result = train_fleet(get_settings())
+        from railpm.config import get_settings
+        from railpm.models.tasks import component_days_dir, train_fleet
+
+        settings = get_settings()
+        if not any(component_days_dir(settings).rglob("*.parquet")):
+            raise AirflowSkipException("no component-day records yet (fleet_records has not run): nothing to train on")
+        result = train_fleet(settings)
         return {
             "run_id": result.run_id,
             "model_version": result.model_version,

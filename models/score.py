@@ -25,6 +25,10 @@ from railpm.models.frames import latest_day, read_component_days
 from railpm.models.policy import break_even_probability, risk_bands, select_alerts
 from railpm.models.tracking import CHAMPION, version_by_alias
 
+class NoChampionError(RailpmError):
+    """No model version is champion yet: a new deployment's first records arrive before its first model."""
+
+
 @dataclass
 class ScoringResult:
     day: pd.Timestamp
@@ -48,7 +52,7 @@ def load_champion(tracking_uri: str, model_name: str, alias: str = CHAMPION):
     mlflow.set_tracking_uri(tracking_uri)
     version = version_by_alias(MlflowClient(), model_name, alias)
     if version is None:
-        raise RailpmError(f"no model version of {model_name!r} carries the alias {alias!r} in {tracking_uri}:"
+        raise NoChampionError(f"no model version of {model_name!r} carries the alias {alias!r} in {tracking_uri}:"
                           " run `railpm train` first")
     return mlflow.pyfunc.load_model(f"models:/{model_name}@{alias}"), str(version.version)
 
