@@ -1,6 +1,7 @@
 # Two commands for a fresh machine (see README.md):
 #   make demo   installs everything and runs the main job on the built-in synthetic fleet
-#   make test   installs everything and runs the test suite (.ci/run calls this)
+#   make test   installs everything and runs the test suite, then the production topology's integration
+#               test as a step of its own (.ci/run calls this)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
@@ -10,7 +11,7 @@ export JAVA_HOME ?= $(shell dirname $$(dirname $$(readlink -f $$(which java))))
 export PYSPARK_PYTHON := $(abspath $(BIN))/python
 export PYSPARK_DRIVER_PYTHON := $(abspath $(BIN))/python
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test unit integration bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,13 +20,19 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 install: $(STAMP)
-	command -v chromium >/dev/null || bash scripts/install-system-deps.sh
+	bash scripts/install-system-deps.sh
 
 demo: install
 	$(BIN)/railpm demo
 
-test: install
+test: unit integration
+
+unit: install
 	$(BIN)/pytest
+
+# railpm up, the pipeline through Airflow's REST API on the real scheduler, the failure drills, railpm down.
+integration: install
+	$(BIN)/pytest -m integration -s tests/integration
 
 clean:
 	rm -rf data .pytest_cache

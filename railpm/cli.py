@@ -491,6 +491,48 @@ def ingest(data_root: DataRoot = None) -> None:
 
 
 # --------------------------------------------------------------------------------------------------
+# The production topology on this machine
+# --------------------------------------------------------------------------------------------------
+
+@app.command()
+@reports_errors
+def up(data_root: DataRoot = None) -> None:
+    """Start PostgreSQL, a Spark master and worker, an MLflow server and Airflow (API server, scheduler, DAG
+    processor, triggerer; LocalExecutor) on 127.0.0.1, each by PID; `railpm down` stops them."""
+    import time
+
+    from rich.table import Table
+
+    from railpm.topology import AIRFLOW_USER, Topology
+
+    topology = Topology(settings_from(data_root))
+    started = time.perf_counter()
+    with console.status("starting") as status:
+        timings = topology.up(on_step=lambda name: status.update(f"starting {name}"))
+    table = Table(title=f"railpm topology up in {time.perf_counter() - started:.1f} s")
+    for column in ("service", "pid", "seconds"):
+        table.add_column(column)
+    pids = topology.status()
+    for step, seconds in timings.items():
+        table.add_row(step, str(pids.get(step) or ""), f"{seconds:.1f}")
+    console.print(table)
+    console.print(f"Airflow: {topology.airflow_url} (user {AIRFLOW_USER}, password in {topology.state / 'secrets.json'})",
+                  soft_wrap=True)
+    console.print(f"MLflow: {topology.mlflow_url}   Spark master: {topology.spark_master_url}", soft_wrap=True)
+    console.print(f"state, logs and PIDs: {topology.state}", soft_wrap=True)
+
+
+@app.command()
+@reports_errors
+def down(data_root: DataRoot = None) -> None:
+    """Stop the services `railpm up` started, by their recorded PIDs, last started first."""
+    from railpm.topology import Topology
+
+    stopped = Topology(settings_from(data_root)).down()
+    console.print(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
+
+
+# --------------------------------------------------------------------------------------------------
 # Public data sets as landing files
 # --------------------------------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -96,6 +96,33 @@ class PlanSettings(BaseModel):
     solver_seed: int = 0
 
 
+class TopologySettings(BaseModel):
+    """The production topology on one machine (``railpm up``): ports on one loopback address, secrets.
+
+    Passwords and the JWT signing key come from ``RAILPM_TOPOLOGY__DB_PASSWORD``, ``..._AIRFLOW_PASSWORD`` and
+    ``..._JWT_SECRET`` when set, else they are generated once and kept in ``<state_dir>/secrets.json`` (0600).
+    """
+
+    host: str = Field("127.0.0.1", description="every service binds here: loopback unless a deployment opens it")
+    state_dir: Path | None = Field(None, description="databases, logs and PID files; default data_root/topology")
+    postgres_port: int = 5433
+    airflow_port: int = 8780
+    mlflow_port: int = 5050
+    spark_master_port: int = 7077
+    spark_master_web_port: int = 8781
+    spark_worker_web_port: int = 8782
+    spark_worker_cores: int = Field(2, ge=1)
+    spark_worker_memory: str = "4g"
+    airflow_parallelism: int = Field(4, ge=1, description="task slots of the LocalExecutor")
+    task_heartbeat_timeout_s: int = Field(
+        60, ge=10, description="a task whose runner stopped heartbeating (its scheduler was killed) is failed after this"
+    )
+    start_timeout_s: float = Field(300, gt=0, description="how long one service may take to answer when started")
+    db_password: SecretStr | None = None
+    airflow_password: SecretStr | None = None
+    jwt_secret: SecretStr | None = None
+
+
 class Settings(BaseSettings):
     """railpm settings; every field can be set as ``RAILPM_<FIELD>`` (nested: ``RAILPM_<SECTION>__<FIELD>``)."""
 
@@ -112,6 +139,7 @@ class Settings(BaseSettings):
     spark: SparkSettings = SparkSettings()
     model: ModelSettings = ModelSettings()
     plan: PlanSettings = PlanSettings()
+    topology: TopologySettings = TopologySettings()
 
     # Data layers, in the order data moves through them.
     @cached_property

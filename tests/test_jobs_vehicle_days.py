@@ -13,7 +13,6 @@ import json
 import math
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -27,7 +26,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import psutil
 import pytest
 from chispa import assert_approx_df_equality, assert_df_equality
 from jobs_lake import feed_frame, spark_frame, write_lake_feed
@@ -38,6 +36,8 @@ from railpm import contracts
 from railpm.config import Settings
 from railpm.jobs import vehicle_days as vd
 from railpm.jobs.records_io import record_path
+from railpm.topology import group_members, log_tail
+from railpm.topology import stop_group as stop_process_group
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 START = pd.Timestamp("2024-01-01", tz="UTC")
@@ -648,30 +648,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def group_members(pgid: int) -> list[psutil.Process]:
-    """Live processes of a process group (zombies left to their reaper do not count)."""
-    members = []
-    for process in psutil.process_iter(["status"]):
-        try:
-            if os.getpgid(process.pid) == pgid and process.info["status"] != psutil.STATUS_ZOMBIE:
-                members.append(process)
-        except (ProcessLookupError, psutil.Error):
-            continue
-    return members
-
-
 def stop_group(process: subprocess.Popen) -> None:
     """Stop a daemon and whatever it started (the worker's executors) by its process group, SIGKILL if need be."""
-    for sig, grace in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            pass
-        deadline = time.monotonic() + grace
-        while group_members(process.pid) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        if not group_members(process.pid):
-            break
+    stop_process_group(process.pid)
     try:
         process.wait(timeout=10)
     except subprocess.TimeoutExpired:
@@ -684,10 +663,6 @@ def master_state(web_port: int) -> dict | None:
             return json.load(response)
     except OSError:
         return None
-
-
-def log_tail(path: Path, lines: int = 40) -> str:
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
 
 
 @dataclass

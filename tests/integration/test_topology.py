@@ -1,0 +1,253 @@
+"""The production topology for real: ``railpm up`` (PostgreSQL, Spark master and worker, MLflow server, Airflow
+API server, scheduler, DAG processor and triggerer), the pipeline triggered through Airflow's REST API and run
+by the real scheduler on the synthetic fleet, then failure drills, then ``railpm down``.
+
+A CI step of its own (``make integration``): the tests of this module share one topology and run in order.
+Timings are printed (``-s``) for the closing note, never asserted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+
+from railpm.config import Settings
+from railpm.demo import PIPELINE_DAGS
+from railpm.models.tracking import CHAMPION
+from railpm.topology import SERVICES, AirflowApi, Topology, group_members
+
+pytestmark = pytest.mark.integration
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat()
+
+
+def say(message: str) -> None:
+    print(f"[topology] {message}", flush=True)
+
+
+@pytest.fixture(scope="module")
+def topology():
+    # PostgreSQL runs as the postgres user when we are root: its folder must be reachable by others, which
+    # pytest's private temporary root is not.
+    base = Path(tempfile.mkdtemp(prefix="railpm-topology-"))
+    base.chmod(0o755)
+    ports = ("postgres_port", "airflow_port", "mlflow_port", "spark_master_port", "spark_master_web_port",
+             "spark_worker_web_port")
+    env = {
+        "RAILPM_DATA_ROOT": str(base / "data"),
+        # Small, with failures enough for a backtest and a champion; the recipe cut down (the models' own tests
+        # judge quality).
+        "RAILPM_FLEET__VEHICLES": "16", "RAILPM_FLEET__DAYS": "200",
+        "RAILPM_SPARK__SHUFFLE_PARTITIONS": "4", "RAILPM_SPARK__DRIVER_MEMORY": "2g",
+        "RAILPM_TOPOLOGY__SPARK_WORKER_MEMORY": "2g",
+        "RAILPM_MODEL__BACKTEST_FOLDS": "2",
+        "RAILPM_MODEL__RECIPE": json.dumps({"max_iter": 40, "life_max_iter": 30, "importance_rows": 500}),
+        **{f"RAILPM_TOPOLOGY__{p.upper()}": str(free_port()) for p in ports},
+    }
+    with pytest.MonkeyPatch.context() as patch:
+        for key in [k for k in os.environ if k.startswith(("RAILPM_", "AIRFLOW"))]:
+            patch.delenv(key)
+        for key, value in env.items():
+            patch.setenv(key, value)
+        settings = Settings()
+        from railpm.synth import generate_fleet
+
+        generate_fleet(settings.fleet, settings.landing_dir, settings.truth_dir)
+        topology = Topology(settings)
+        started = time.perf_counter()
+        try:
+            timings = topology.up()
+            say(f"up in {time.perf_counter() - started:.1f} s: "
+                + ", ".join(f"{k} {v:.1f}" for k, v in timings.items()))
+            yield topology
+        finally:
+            pids = [pid for pid in topology.status().values() if pid]
+            started = time.perf_counter()
+            topology.down()
+            say(f"down in {time.perf_counter() - started:.1f} s")
+            leftovers = [p.pid for pid in pids for p in group_members(pid)] + topology.stray_task_processes()
+            assert not leftovers, f"processes left running after railpm down: {leftovers}"
+    shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def api(topology) -> AirflowApi:
+    api = AirflowApi.of(topology)
+    api.wait_for_dags(PIPELINE_DAGS)
+    return api
+
+
+def services_listen_on_loopback_only(topology: Topology) -> None:
+    import psutil
+
+    pids = {p for pid in topology.status().values() if pid for p in (pid, *[c.pid for c in psutil.Process(pid).children(recursive=True)])}
+    listening = [c for c in psutil.net_connections("inet") if c.status == psutil.CONN_LISTEN and c.pid in pids]
+    assert listening
+    assert {c.laddr.ip for c in listening} <= {"127.0.0.1", "::1", "::ffff:127.0.0.1"}, listening
+
+
+def test_every_service_runs_by_pid_on_loopback(topology):
+    status = topology.status()
+    assert all(status[name] for name in SERVICES), status
+    services_listen_on_loopback_only(topology)
+    secrets = topology.state / "secrets.json"
+    assert secrets.stat().st_mode & 0o077 == 0
+
+
+def test_rest_api_refuses_a_wrong_password(topology):
+    from railpm.errors import RailpmError
+
+    with pytest.raises(RailpmError, match="HTTP 401"):
+        AirflowApi(topology.airflow_url, "railpm", "not-the-password").token()
+
+
+def test_pipeline_triggered_through_the_rest_api_runs_on_the_scheduler(topology, api):
+    settings = topology.settings
+    for dag_id in PIPELINE_DAGS:
+        api.unpause(dag_id)
+    started = time.perf_counter()
+    since = now_iso()
+    run_id = api.trigger("fleet_ingest")
+    assert api.wait_for_run("fleet_ingest", run_id)["state"] == "success"
+    say(f"fleet_ingest {time.perf_counter() - started:.1f} s")
+    records = api.wait_for_run("fleet_records", after=since)
+    assert records["state"] == "success", records
+    say(f"fleet_records (from the lake Assets) done at {time.perf_counter() - started:.1f} s")
+    # The records started fleet_score, which had no champion to score with: skipped, not failed.
+    first_score = api.wait_for_run("fleet_score", after=since)
+    states = {t["task_id"]: t["state"] for t in api.task_instances("fleet_score", first_score["dag_run_id"])}
+    assert states == {"score_latest_records": "skipped"}, states
+
+    since = now_iso()
+    train_id = api.trigger("fleet_train")
+    assert api.wait_for_run("fleet_train", train_id)["state"] == "success"
+    say(f"fleet_train done at {time.perf_counter() - started:.1f} s")
+    # The new model started fleet_score, whose predictions started fleet_plan.
+    assert api.wait_for_run("fleet_score", after=since)["state"] == "success"
+    assert api.wait_for_run("fleet_plan", after=since)["state"] == "success"
+    say(f"pipeline through fleet_plan in {time.perf_counter() - started:.1f} s")
+
+    runs = [json.loads(p.read_text()) for p in settings.runs_dir.glob("ingest-*.json")]
+    assert {r["feed"] for r in runs} == {"vehicles", "parts", "stock", "telemetry", "faults", "work_orders"}
+    assert all(r["rows_in"] == r["accepted"] + r["quarantined"] + r["duplicates_removed"] for r in runs)
+    # The records jobs ran on the Spark cluster, not in a local JVM.
+    master = topology.spark_master_state()
+    assert {a["name"] for a in master["completedapps"]} >= {"railpm-vehicle-days", "railpm-component-days"}
+    # The registry lives in the MLflow server (backed by PostgreSQL) and names a champion.
+    client = MlflowClient(tracking_uri=topology.mlflow_url, registry_uri=topology.mlflow_url)
+    model = client.get_registered_model(settings.model.registered_model_name)
+    assert CHAMPION in model.aliases
+    predictions = sorted(settings.predictions_dir.glob("predictions-*.parquet"))
+    assert len(predictions) == 1 and len(pd.read_parquet(predictions[0])) > 0
+    assert list(settings.plans_dir.glob("*/inspection_plan.parquet"))
+    assert (settings.reports_dir / "index.html").exists()
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    frame = pd.read_parquet(path)
+    return frame.sort_values(list(frame.columns[:2])).reset_index(drop=True)
+
+
+def wait_until(condition, timeout_s: float, what: str, every_s: float = 1.0):
+    deadline = time.monotonic() + timeout_s
+    while not (value := condition()):
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
+        time.sleep(every_s)
+    return value
+
+
+def test_drill_garbage_file_spark_worker_and_scheduler_killed_mid_run(topology, api):
+    """A landing file of garbage is quarantined and the run goes on; the records run it starts loses its Spark
+    worker mid-job, then its scheduler, and still completes once with records identical to the undisturbed run's."""
+    settings = topology.settings
+    vehicle_days = settings.records_dir / "vehicle_days"
+    undisturbed = read_table(vehicle_days)
+    undisturbed_components = read_table(settings.records_dir / "component_days").shape
+    garbage = settings.landing_dir / "faults" / "faults-drill-garbage.jsonl"
+    garbage.write_text("".join(f"{{not json at all, line {i}\n" for i in range(25)) + "\x13\x37 junk\n")
+    since = now_iso()
+    started = time.perf_counter()
+    api.trigger("fleet_ingest")
+    # The garbage brought no record into the lake, yet a new faults file was read, so the records are rebuilt:
+    # kill the worker while that rebuild's first job runs on it.
+    wait_until(lambda: any(a["name"] == "railpm-vehicle-days" for a in topology.spark_master_state().get("activeapps", [])),
+               900, "the records job on the Spark cluster")
+    time.sleep(5)
+    assert topology.stop("spark-worker", kill=True)
+    killed = time.perf_counter()
+    time.sleep(5)
+    topology.start("spark-worker")
+    say(f"drill spark worker: killed {killed - started:.1f} s after the ingest was triggered, back after "
+        f"{time.perf_counter() - killed:.1f} s")
+    # Then the scheduler, SIGKILLed like a crashed host process, while the next records job runs.
+    run = wait_until(lambda: next((r for r in api.runs("fleet_records") if (r["queued_at"] or "") > since), None),
+                     300, "the records run")
+    wait_until(lambda: any(t["task_id"] == "component_days" and t["state"] == "running"
+                           for t in api.task_instances("fleet_records", run["dag_run_id"])), 900, "component_days to run")
+    scheduler = topology.status()["airflow-scheduler"]
+    os.kill(scheduler, signal.SIGKILL)
+    crashed = time.perf_counter()
+    time.sleep(3)
+    topology.start("airflow-scheduler")
+    say(f"drill scheduler: restarted {time.perf_counter() - crashed:.1f} s after the kill")
+    records = api.wait_for_run("fleet_records", run["dag_run_id"])
+    assert records["state"] == "success", records
+    tries = {t["task_id"]: t["try_number"] for t in api.task_instances("fleet_records", records["dag_run_id"])}
+    say(f"drills: fleet_records succeeded {time.perf_counter() - killed:.1f} s after the worker kill, "
+        f"{time.perf_counter() - crashed:.1f} s after the scheduler kill; tries {tries}")
+    # Nothing duplicated: one records run for the garbage file, the same records, the same lake.
+    assert [r for r in api.runs("fleet_records") if (r["queued_at"] or "") > since] == [api.run("fleet_records", run["dag_run_id"])]
+    pd.testing.assert_frame_equal(read_table(vehicle_days), undisturbed)
+    assert read_table(settings.records_dir / "component_days").shape == undisturbed_components
+
+    record = next(json.loads(p.read_text()) for p in settings.runs_dir.glob("ingest-*.json")
+                  if json.loads(p.read_text())["file"] == "faults/faults-drill-garbage.jsonl")
+    assert record["rows_in"] == record["quarantined"] == 26 and record["accepted"] == 0, record
+    assert record["rows_in"] == record["accepted"] + record["quarantined"] + record["duplicates_removed"]
+    quarantined = pd.concat(pd.read_parquet(p) for p in (settings.quarantine_dir / "faults").rglob("*.parquet"))
+    assert quarantined["_source_file"].str.endswith("faults-drill-garbage.jsonl").sum() == 26
+    # Let the rest of the cascade (score, plan) finish before the next drill.
+    api.wait_for_run("fleet_plan", after=records["end_date"])
+
+
+def test_drill_mlflow_server_stopped_during_scoring(topology, api):
+    """Scoring without the MLflow server fails with a clear error and publishes nothing; with the server back,
+    the retried task writes the predictions."""
+    settings = topology.settings
+    before = {p.name: p.stat().st_mtime_ns for p in settings.predictions_dir.glob("*")}
+    assert topology.stop("mlflow")
+    stopped = time.perf_counter()
+    run_id = api.trigger("fleet_score")
+    task = wait_until(lambda: next((t for t in api.task_instances("fleet_score", run_id)
+                                    if t["state"] in ("up_for_retry", "failed")), None), 600, "the scoring task to fail")
+    say(f"drill mlflow: scoring failed {time.perf_counter() - stopped:.1f} s after the server stopped ({task['state']})")
+    assert {p.name: p.stat().st_mtime_ns for p in settings.predictions_dir.glob("*")} == before
+    logs = topology.state / "airflow" / "logs" / "dag_id=fleet_score" / f"run_id={run_id}"
+    log = "\n".join(p.read_text(errors="replace") for p in logs.rglob("*") if p.is_file())
+    assert topology.mlflow_url.split("//")[1] in log and ("Connection refused" in log or "Max retries" in log), log[-3000:]
+    topology.start("mlflow")
+    api.clear("fleet_score", run_id, ["score_latest_records"])
+    assert api.wait_for_run("fleet_score", run_id)["state"] == "success"
+    say(f"drill mlflow: scoring succeeded {time.perf_counter() - stopped:.1f} s after the server stopped")
+    predictions = sorted(settings.predictions_dir.glob("predictions-*.parquet"))
+    assert len(predictions) == 1 and len(pd.read_parquet(predictions[0])) > 0
