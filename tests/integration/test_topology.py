@@ -177,7 +177,7 @@ def wait_until(condition, timeout_s: float, what: str, every_s: float = 1.0):
 
 
 def test_drill_garbage_file_spark_worker_and_scheduler_killed_mid_run(topology, api):
-    """A landing file of garbage is quarantined and the run goes on; the records run it starts loses its Spark
+    """A landing file of garbage is set aside with its reason and the run goes on; the records run it starts loses its Spark
     worker mid-job, then its scheduler, and still completes once with records identical to the undisturbed run's."""
     settings = topology.settings
     vehicle_days = settings.records_dir / "vehicle_days"
@@ -185,6 +185,7 @@ def test_drill_garbage_file_spark_worker_and_scheduler_killed_mid_run(topology, 
     undisturbed_components = read_table(settings.records_dir / "component_days").shape
     garbage = settings.landing_dir / "faults" / "faults-drill-garbage.jsonl"
     garbage.write_text("".join(f"{{not json at all, line {i}\n" for i in range(25)) + "\x13\x37 junk\n")
+    garbage_bytes = garbage.read_bytes()
     since = now_iso()
     started = time.perf_counter()
     api.trigger("fleet_ingest")
@@ -220,12 +221,13 @@ def test_drill_garbage_file_spark_worker_and_scheduler_killed_mid_run(topology, 
     pd.testing.assert_frame_equal(read_table(vehicle_days), undisturbed)
     assert read_table(settings.records_dir / "component_days").shape == undisturbed_components
 
+    # The garbage does not parse at all: the file is set aside whole with the reason, and the run went on.
     record = next(json.loads(p.read_text()) for p in settings.runs_dir.glob("ingest-*.json")
                   if json.loads(p.read_text())["file"] == "faults/faults-drill-garbage.jsonl")
-    assert record["rows_in"] == record["quarantined"] == 26 and record["accepted"] == 0, record
-    assert record["rows_in"] == record["accepted"] + record["quarantined"] + record["duplicates_removed"]
-    quarantined = pd.concat(pd.read_parquet(p) for p in (settings.quarantine_dir / "faults").rglob("*.parquet"))
-    assert quarantined["_source_file"].str.endswith("faults-drill-garbage.jsonl").sum() == 26
+    assert record["status"] == "rejected" and record["error"], record
+    kept = settings.data_root / record["moved_to"]
+    assert kept.read_bytes() == garbage_bytes and kept.with_name(f"{kept.name}.error.txt").exists()
+    say(f"drill garbage: {record['moved_to']} set aside: {record['error'][:200]}")
     # Let the rest of the cascade (score, plan) finish before the next drill.
     api.wait_for_run("fleet_plan", after=records["end_date"])
 
