@@ -20,6 +20,8 @@ import mlflow
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
+from railpm.errors import RailpmError
+
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 PRIMARY_METRIC = "primary_pr_auc"
@@ -44,11 +46,19 @@ def use_tracking(tracking_uri: str, experiment_name: str, artifact_root: Path | 
         return mlflow.get_experiment_by_name(experiment_name).experiment_id
 
 
+NOT_FOUND = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE")
+"""MLflow's error codes for a registered model or alias that does not exist (the server answered)."""
+
+
 def version_by_alias(client: MlflowClient, model_name: str, alias: str):
+    """The version carrying ``alias``, None if there is none; an unreachable store is an error, not 'none'
+    (a scoring task must fail and be retried, not skip as if no champion existed)."""
     try:
         return client.get_model_version_by_alias(model_name, alias)
-    except MlflowException:
-        return None
+    except MlflowException as exc:
+        if exc.error_code in NOT_FOUND:
+            return None
+        raise RailpmError(f"the MLflow registry did not answer for {model_name}@{alias}: {exc}") from exc
 
 
 @dataclass(frozen=True)
