@@ -36,7 +36,7 @@ print("SHAPE " + json.dumps(out))
 """
 
 
-def test_train_runs_weekly_and_score_runs_on_the_records_and_publishes_predictions(airflow_env):
+def test_train_runs_weekly_and_score_runs_on_the_records_or_a_new_model_and_publishes_predictions(airflow_env):
     done = subprocess.run([sys.executable, "-c", SHAPE, "fleet_train", "fleet_score"], env=airflow_env, cwd=REPO,
                           capture_output=True, text=True)
     lines = [line for line in done.stdout.splitlines() if line.startswith("SHAPE ")]
@@ -46,7 +46,7 @@ def test_train_runs_weekly_and_score_runs_on_the_records_and_publishes_predictio
     assert train["errors"] == {} and score["errors"] == {}
     assert train["tasks"] == {"train_and_register": []} and train["outlets"] == {"train_and_register": ["railpm.model"]}
     assert train["cron"] == "0 0 * * 0"  # @weekly; on demand is any manual trigger
-    assert score["assets"] == ["railpm.records.component_days"]
+    assert sorted(score["assets"]) == ["railpm.model", "railpm.records.component_days"]
     assert score["tasks"] == {"score_latest_records": []}
     assert score["outlets"] == {"score_latest_records": ["railpm.predictions"]}
 
