@@ -32,7 +32,7 @@ import psutil
 
 from railpm.config import Settings
 from railpm.errors import RailpmError
-from railpm.orchestration import AIRFLOW_BIN, REPO_DAGS_FOLDER
+from railpm.orchestration import AIRFLOW_BIN, REPO_DAGS_FOLDER, migrate_metadata_db
 
 MLFLOW_BIN = Path(sys.executable).with_name("mlflow")
 AIRFLOW_USER = "railpm"
@@ -89,7 +89,6 @@ class Service:
     env: dict[str, str]
     ready: Callable[[], bool]
     """True once the service answers (a port, a health endpoint)."""
-    stop_signal: signal.Signals = signal.SIGTERM
     user: str | None = None
     """Run as this system user (PostgreSQL refuses to run as root)."""
 
@@ -258,7 +257,7 @@ class Topology:
                 "postgres",
                 [str(pg_bin / "postgres"), "-D", str(self.state / "postgres"), "-c", f"listen_addresses={self.host}",
                  "-c", f"port={t.postgres_port}", "-c", "unix_socket_directories=", "-c", "max_connections=200"],
-                base, self._postgres_ready, signal.SIGINT,  # SIGINT: PostgreSQL's fast shutdown
+                base, self._postgres_ready,
                 user="postgres" if os.geteuid() == 0 else None,
             ),
             "spark-master": Service(
@@ -348,7 +347,7 @@ class Topology:
         pid = pid_file.running_pid()
         stopped = False
         if pid is not None:
-            service_signal = signal.SIGINT if name == "postgres" else signal.SIGTERM
+            service_signal = signal.SIGINT if name == "postgres" else signal.SIGTERM  # SIGINT: PostgreSQL's fast shutdown
             stopped = stop_group(pid, signal.SIGKILL if kill else service_signal)
         pid_file.path.unlink(missing_ok=True)
         return stopped
@@ -453,9 +452,7 @@ class Topology:
         passwords = home / "passwords.json"
         passwords.touch(mode=0o600)
         passwords.write_text(json.dumps({AIRFLOW_USER: self.secrets()["airflow_password"]}))
-        done = subprocess.run([str(AIRFLOW_BIN), "db", "migrate"], env=env, capture_output=True, text=True)
-        if done.returncode != 0:
-            raise RailpmError(f"airflow db migrate failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+        migrate_metadata_db(env)
 
 
 def _uid_gid(user: str) -> tuple[int, int]:
