@@ -6,8 +6,8 @@ catalogue (stock and work orders name its parts), then telemetry, faults, work o
 is one call to ``railpm.ingest.ingest_file``: accepted records go to ``lake/<feed>/``, rejected ones to
 ``quarantine/<feed>/`` with the rules they broke, unreadable files to ``rejected_files/``, and a run record
 that reconciles every record to ``runs/``. Then the GX Data Docs (``data_docs/index.html``) are rebuilt and
-one Asset per lake table with new files is published (``railpm.assets.LAKE``), on which ``fleet_records``
-is scheduled. Re-running adds nothing: files already ingested are recognised by their content hash.
+one task publishes the Asset of each lake table with new files (``railpm.assets.LAKE``, through the alias
+``LAKE_UPDATES``: all in one go, so one ingest run starts one ``fleet_records`` run). Re-running adds nothing: files already ingested are recognised by their content hash.
 The data root comes from ``RAILPM_DATA_ROOT``, read inside the tasks.
 """
 
@@ -19,7 +19,7 @@ import pendulum
 from airflow.sdk import dag, task
 from airflow.sdk.exceptions import AirflowSkipException
 
-from railpm.assets import LAKE
+from railpm.assets import LAKE, LAKE_UPDATES
 
 
 @dag(
@@ -57,11 +57,17 @@ def fleet_ingest():
         index = build(get_settings())
         return str(index) if index else None
 
-    @task(trigger_rule="none_failed")
-    def publish_lake_table(feed: str, *new_files: list[str]) -> str:
-        if not any(relative.startswith(f"{feed}/") for files in new_files for relative in files):
-            raise AirflowSkipException(f"no new {feed} landing files in this run: nothing to publish")
-        return f"lake/{feed}"
+    @task(trigger_rule="none_failed", outlets=[LAKE_UPDATES])
+    def publish_lake_tables(*new_files: list[str], outlet_events=None) -> list[str]:
+        by_feed: dict[str, list[str]] = {}
+        for relative in (relative for files in new_files for relative in files):
+            by_feed.setdefault(relative.partition("/")[0], []).append(relative)
+        feeds = sorted(set(by_feed) & set(LAKE))
+        if not feeds:
+            raise AirflowSkipException("no new landing files in this run: nothing to publish")
+        for feed in feeds:
+            outlet_events[LAKE_UPDATES].add(LAKE[feed], extra={"landing_files": by_feed[feed]})
+        return [f"lake/{feed}" for feed in feeds]
 
     stages = []
     for stage in ("registry", "catalogue", "events"):
@@ -72,9 +78,7 @@ def fleet_ingest():
         stages.append((files, ingest))
     last_ingest = stages[-1][1]
     last_ingest >> build_data_docs(*(files for files, _ in stages))
-    for feed, asset in LAKE.items():
-        publish = publish_lake_table.override(task_id=f"publish_{feed}", outlets=[asset])
-        last_ingest >> publish(feed, *(files for files, _ in stages))
+    last_ingest >> publish_lake_tables(*(files for files, _ in stages))
 
 
 fleet_ingest()

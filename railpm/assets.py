@@ -7,13 +7,17 @@ DAG's schedule must be fixed when the DAG file is parsed. A producer's task list
 
 from __future__ import annotations
 
-from airflow.sdk import Asset
+from airflow.sdk import Asset, AssetAlias
 
 from railpm.contracts import FEEDS
 
 LAKE: dict[str, Asset] = {feed: Asset(name=f"railpm.lake.{feed}", uri=f"railpm://lake/{feed}", group="railpm") for feed in FEEDS}
 """Written by ``fleet_ingest``: one Asset per lake table (``lake/<feed>/``), updated when new records of that
 feed passed the GX gate; ``fleet_records`` runs on them."""
+LAKE_UPDATES = AssetAlias(name="railpm.lake.updates", group="railpm")
+"""How ``fleet_ingest`` publishes the lake Assets: one task adds an event for each table with new files, all at
+once, so that one ingest run starts one ``fleet_records`` run (a task per table would start one per table that
+finished in a different scheduler loop)."""
 
 VEHICLE_DAYS = Asset(name="railpm.records.vehicle_days", uri="railpm://records/vehicle_days", group="railpm")
 """Written by ``fleet_records``: one record per vehicle and day, every feature as known that day."""

@@ -57,7 +57,7 @@ def test_dag_file_imports_cleanly_and_is_well_formed(dag_file, airflow_env):
 
 
 def test_fleet_ingest_wires_stages_in_order_and_publishes_each_lake_table(airflow_env):
-    """Structure: registry, then catalogue, then events; Data Docs and one publishing task per lake table after."""
+    """Structure: registry, then catalogue, then events; Data Docs and the one publishing task after."""
     script = """
 import json
 from airflow.dag_processing.dagbag import DagBag
@@ -69,14 +69,13 @@ print("INSPECTION " + json.dumps({t.task_id: [sorted(t.downstream_task_ids), [o.
     assert lines, done.stderr[-3000:]
     tasks = json.loads(lines[-1].removeprefix("INSPECTION "))
     downstream = {task: set(d) for task, (d, _) in tasks.items()}
-    from railpm.contracts import FEEDS
 
-    publishers = {f"publish_{feed}" for feed in FEEDS}
-    after = {"build_data_docs"} | publishers  # they also read every stage's file list
+    after = {"build_data_docs", "publish_lake_tables"}  # they also read every stage's file list
     assert downstream["list_new_registry_files"] == {"ingest_registry"} | after
     assert downstream["ingest_registry"] == {"list_new_catalogue_files"}
     assert downstream["list_new_catalogue_files"] == {"ingest_catalogue"} | after
     assert downstream["ingest_catalogue"] == {"list_new_events_files"}
     assert downstream["list_new_events_files"] == {"ingest_events"} | after
     assert downstream["ingest_events"] == after
-    assert {task: outlets for task, (_, outlets) in tasks.items() if outlets} == {f"publish_{f}": [f"railpm.lake.{f}"] for f in FEEDS}
+    # One publishing task, through the alias (it adds an event for each lake table with new files, all at once).
+    assert {task: outlets for task, (_, outlets) in tasks.items() if outlets} == {"publish_lake_tables": ["railpm.lake.updates"]}

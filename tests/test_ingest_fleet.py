@@ -6,6 +6,9 @@ rule; no clean record may be quarantined; every run record reconciles; a second 
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -30,6 +33,27 @@ def ingested_fleet(tmp_path_factory, airflow_env) -> Settings:
     generate_fleet(fleet, settings.landing_dir, settings.truth_dir)
     run_dag_test(airflow_env, "fleet_ingest", settings.data_root, extra_env={"RAILPM_FLEET__DAYS": str(fleet.days)})
     return settings
+
+
+INGEST_EVENTS = """
+import json
+from sqlalchemy import select
+from airflow.models.asset import AssetEvent, AssetModel
+from airflow.utils.session import create_session
+with create_session() as session:
+    rows = session.execute(select(AssetModel.name, AssetEvent.source_task_id, AssetEvent.source_run_id, AssetEvent.extra)
+                           .join(AssetModel, AssetModel.id == AssetEvent.asset_id)
+                           .where(AssetEvent.source_dag_id == "fleet_ingest")).all()
+print("EVENTS " + json.dumps([list(row) for row in rows]))
+"""
+
+
+def ingest_asset_events(airflow_env: dict[str, str]) -> list[list]:
+    """The lake Asset events fleet_ingest runs published, read from Airflow's metadata DB."""
+    done = subprocess.run([sys.executable, "-c", INGEST_EVENTS], env=airflow_env, capture_output=True, text=True)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("EVENTS ")]
+    assert lines, done.stderr[-3000:]
+    return json.loads(lines[-1].removeprefix("EVENTS "))
 
 
 def read_all(folder: Path) -> pd.DataFrame:
@@ -81,8 +105,16 @@ def test_every_run_record_reconciles_and_the_lake_holds_each_key_once(ingested_f
 
 def test_a_second_dag_run_adds_nothing(ingested_fleet, airflow_env):
     settings = ingested_fleet
+    # The first run published every lake table at once: one event per table, all from its one publishing task,
+    # naming the landing files behind it (one ingest run must start one fleet_records run, not one per table).
+    events = ingest_asset_events(airflow_env)
+    assert sorted(name for name, *_ in events) == sorted(f"railpm.lake.{feed}" for feed in contracts.FEEDS)
+    assert {(task, run) for _, task, run, _ in events} == {("publish_lake_tables", events[0][2])}
+    landing = {p.relative_to(settings.landing_dir).as_posix() for p in settings.landing_dir.rglob("*") if p.is_file()}
+    assert {f for *_, extra in events for f in extra["landing_files"]} == landing
     layers = (settings.lake_dir, settings.quarantine_dir, settings.runs_dir)
     before = {p: p.read_bytes() for folder in layers for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".lock")}
     run_dag_test(airflow_env, "fleet_ingest", settings.data_root, extra_env={"RAILPM_FLEET__DAYS": "60"})
     after = {p: p.read_bytes() for folder in layers for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".lock")}
     assert after == before
+    assert ingest_asset_events(airflow_env) == events  # nothing new, nothing published
