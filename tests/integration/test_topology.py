@@ -132,6 +132,8 @@ def test_pipeline_triggered_through_the_rest_api_runs_on_the_scheduler(topology,
     records = api.wait_for_run("fleet_records", after=since)
     assert records["state"] == "success", records
     say(f"fleet_records (from the lake Assets) done at {time.perf_counter() - started:.1f} s")
+    # Every lake table was new, published at once: one records run, not one per table.
+    assert [r["dag_run_id"] for r in api.runs("fleet_records") if (r["queued_at"] or "") > since] == [records["dag_run_id"]]
     # The records started fleet_score, which had no champion to score with: skipped, not failed.
     first_score = api.wait_for_run("fleet_score", after=since)
     states = {t["task_id"]: t["state"] for t in api.task_instances("fleet_score", first_score["dag_run_id"])}
@@ -228,8 +230,10 @@ def test_drill_garbage_file_spark_worker_and_scheduler_killed_mid_run(topology, 
     kept = settings.data_root / record["moved_to"]
     assert kept.read_bytes() == garbage_bytes and kept.with_name(f"{kept.name}.error.txt").exists()
     say(f"drill garbage: {record['moved_to']} set aside: {record['error'][:200]}")
-    # Let the rest of the cascade (score, plan) finish before the next drill.
-    api.wait_for_run("fleet_plan", after=records["end_date"])
+    # Let the rest of the cascade finish before the next drill. fleet_score starts as soon as component_days
+    # publishes, so score and plan may be queued before the records run itself ends: wait from the drill's start.
+    assert api.wait_for_run("fleet_score", after=since)["state"] == "success"
+    assert api.wait_for_run("fleet_plan", after=since)["state"] == "success"
 
 
 def test_drill_mlflow_server_stopped_during_scoring(topology, api):
