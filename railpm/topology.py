@@ -7,7 +7,8 @@ and triggerer with the LocalExecutor. The DAGs run through the real scheduler, n
 
 Everything listens on 127.0.0.1 only. Each service is started in its own process group, its PID (with the
 process's start time, so a recycled PID is never signalled) written to ``<state>/pids/<service>.pid`` and its
-output to ``<state>/logs/<service>.log``; ``down`` stops the groups in the reverse order by those PIDs.
+output to ``<state>/logs/<service>.log``; ``down`` stops the groups in the reverse order by those PIDs, then
+any other group it started that still has members (what a crashed service left behind).
 Passwords and signing keys come from the environment (``RAILPM_TOPOLOGY__*``) or are generated once into
 ``<state>/secrets.json`` (mode 0600); none is in the repository.
 """
@@ -113,6 +114,37 @@ class PidFile:
         return None
 
 
+@dataclass
+class GroupLog:
+    """Every process group the topology ever started, so ``down`` also reaches the children of a service that
+    crashed: a SIGKILLed scheduler leaves its LocalExecutor workers running in its old group, under no PID file."""
+
+    path: Path
+
+    def add(self, pid: int) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a") as log:
+            log.write(json.dumps({"pgid": pid, "started": psutil.Process(pid).create_time()}) + "\n")
+
+    def live_groups(self) -> list[int]:
+        """Recorded groups that still have members. A group id is never reused while any member lives; a live
+        leader with another start time means the id was reused after the group ended, so it is not ours."""
+        groups = []
+        lines = self.path.read_text().splitlines() if self.path.exists() else []
+        for record in map(json.loads, lines):
+            try:
+                if abs(psutil.Process(record["pgid"]).create_time() - record["started"]) >= 0.01:
+                    continue
+            except psutil.NoSuchProcess:
+                pass
+            if group_members(record["pgid"]):
+                groups.append(record["pgid"])
+        return groups
+
+    def clear(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
 # --------------------------------------------------------------------------------------------------
 # The topology
 # --------------------------------------------------------------------------------------------------
@@ -167,6 +199,10 @@ class Topology:
 
     def pid_file(self, service: str) -> PidFile:
         return PidFile(self.state / "pids" / f"{service}.pid")
+
+    @property
+    def group_log(self) -> GroupLog:
+        return GroupLog(self.state / "pids" / "groups.jsonl")
 
     # ---- secrets: from the environment, else generated once and kept beside the state (0600)
     def secrets(self) -> dict[str, str]:
@@ -330,6 +366,7 @@ class Topology:
                                            stdin=subprocess.DEVNULL, start_new_session=True, user=service.user,
                                            cwd=str(self.state))
             pid_file.write(process.pid)
+            self.group_log.add(process.pid)
             pid = process.pid
         deadline = time.monotonic() + (timeout_s or self.settings.topology.start_timeout_s)
         while not service.ready():
@@ -377,11 +414,14 @@ class Topology:
     def down(self) -> list[str]:
         """Stop every running service, last started first; returns the ones that were running."""
         stopped = [name for name in reversed(SERVICES) if self.stop(name)]
+        for pgid in self.group_log.live_groups():  # what crashed services left behind
+            stop_group(pgid)
         for pid in self.stray_task_processes():
             try:
                 stop_group(os.getpgid(pid), signal.SIGKILL)
             except ProcessLookupError:
                 continue
+        self.group_log.clear()
         return stopped
 
     def stray_task_processes(self) -> list[int]:

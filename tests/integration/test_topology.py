@@ -25,7 +25,7 @@ from mlflow import MlflowClient
 from railpm.config import Settings
 from railpm.demo import PIPELINE_DAGS
 from railpm.models.tracking import CHAMPION
-from railpm.topology import SERVICES, AirflowApi, Topology, group_members
+from railpm.topology import SERVICES, AirflowApi, Topology
 
 pytestmark = pytest.mark.integration
 
@@ -44,10 +44,27 @@ def say(message: str) -> None:
     print(f"[topology] {message}", flush=True)
 
 
+def processes_started_since(moment: float) -> list[str]:
+    """Service processes (Airflow, Spark, PostgreSQL, MLflow) started after ``moment`` and still alive, found by
+    scanning every process rather than by what the topology recorded: orphans of a killed service count too."""
+    import psutil
+
+    services = ("airflow", "spark", "postgres", "mlflow", "gunicorn", "uvicorn", "java")
+    found = []
+    for process in psutil.process_iter(["pid", "create_time", "cmdline", "status"]):
+        info = process.info
+        command = " ".join(info["cmdline"] or [])
+        if (info["create_time"] >= moment and info["pid"] != os.getpid() and info["status"] != psutil.STATUS_ZOMBIE
+                and any(word in command.lower() for word in services)):
+            found.append(f"{info['pid']} {command[:120]}")
+    return found
+
+
 @pytest.fixture(scope="module")
 def topology():
     # PostgreSQL runs as the postgres user when we are root: its folder must be reachable by others, which
     # pytest's private temporary root is not.
+    before = time.time()
     base = Path(tempfile.mkdtemp(prefix="railpm-topology-"))
     base.chmod(0o755)
     ports = ("postgres_port", "airflow_port", "mlflow_port", "spark_master_port", "spark_master_web_port",
@@ -80,11 +97,10 @@ def topology():
                 + ", ".join(f"{k} {v:.1f}" for k, v in timings.items()))
             yield topology
         finally:
-            pids = [pid for pid in topology.status().values() if pid]
             started = time.perf_counter()
             topology.down()
             say(f"down in {time.perf_counter() - started:.1f} s")
-            leftovers = [p.pid for pid in pids for p in group_members(pid)] + topology.stray_task_processes()
+            leftovers = processes_started_since(before)
             assert not leftovers, f"processes left running after railpm down: {leftovers}"
     shutil.rmtree(base, ignore_errors=True)
 
