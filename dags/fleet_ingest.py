@@ -6,7 +6,7 @@ catalogue (stock and work orders name its parts), then telemetry, faults, work o
 is one call to ``railpm.ingest.ingest_file``: accepted records go to ``lake/<feed>/``, rejected ones to
 ``quarantine/<feed>/`` with the rules they broke, unreadable files to ``rejected_files/``, and a run record
 that reconciles every record to ``runs/``. Then the GX Data Docs (``data_docs/index.html``) are rebuilt and
-one task publishes the Asset of each lake table with new files (``railpm.assets.LAKE``, through the alias
+one task publishes the Asset of each lake table with new files (``railpm.deploy.assets.LAKE``, through the alias
 ``LAKE_UPDATES``: all in one go, so one ingest run starts one ``fleet_records`` run). Re-running adds nothing: files already ingested are recognised by their content hash.
 The data root comes from ``RAILPM_DATA_ROOT``, read inside the tasks.
 """
@@ -19,7 +19,7 @@ import pendulum
 from airflow.sdk import dag, task
 from airflow.sdk.exceptions import AirflowSkipException
 
-from railpm.assets import LAKE, LAKE_UPDATES
+from railpm.deploy.assets import LAKE, LAKE_UPDATES
 
 
 @dag(

@@ -13,7 +13,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import dag, task
 
-from railpm.assets import PLANS, PREDICTIONS, REPORT
+from railpm.deploy.assets import PLANS, PREDICTIONS, REPORT
 
 
 @dag(

@@ -24,7 +24,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import dag
 
-from railpm.assets import COMPONENT_DAYS, FLEET_RAMS, LAKE, VEHICLE_DAYS, VEHICLE_DOSSIER
+from railpm.deploy.assets import COMPONENT_DAYS, FLEET_RAMS, LAKE, VEHICLE_DAYS, VEHICLE_DOSSIER
 from railpm.spark_submit import RecordsJobOperator
 
 

@@ -16,7 +16,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Param, dag, task
 
-from railpm.assets import COMPONENT_DAYS, MODEL, PREDICTIONS
+from railpm.deploy.assets import COMPONENT_DAYS, MODEL, PREDICTIONS
 
 
 @dag(

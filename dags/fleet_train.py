@@ -16,7 +16,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import dag, task
 
-from railpm.assets import MODEL
+from railpm.deploy.assets import MODEL
 
 
 @dag(

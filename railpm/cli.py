@@ -148,7 +148,7 @@ def demo(
 
     from rich.table import Table
 
-    from railpm.demo import PIPELINE_DAGS, StepTiming, run_pipeline_dags, where_things_are
+    from railpm.deploy.demo import PIPELINE_DAGS, StepTiming, run_pipeline_dags, where_things_are
 
     settings = settings_from(data_root)
     if until is not None and until not in PIPELINE_DAGS:
@@ -503,7 +503,7 @@ def up(data_root: DataRoot = None) -> None:
 
     from rich.table import Table
 
-    from railpm.topology import AIRFLOW_USER, Topology
+    from railpm.deploy.topology import AIRFLOW_USER, Topology
 
     topology = Topology(settings_from(data_root))
     started = time.perf_counter()
@@ -526,7 +526,7 @@ def up(data_root: DataRoot = None) -> None:
 @reports_errors
 def down(data_root: DataRoot = None) -> None:
     """Stop the services `railpm up` started, by their recorded PIDs, last started first."""
-    from railpm.topology import Topology
+    from railpm.deploy.topology import Topology
 
     stopped = Topology(settings_from(data_root)).down()
     console.print(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")

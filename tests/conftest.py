@@ -9,7 +9,7 @@ import pytest
 
 from railpm.config import DirtRates, FleetSettings, Settings
 from railpm.errors import RailpmError
-from railpm.orchestration import DagRunResult, airflow_environment, migrate_metadata_db, run_dag
+from railpm.deploy.orchestration import DagRunResult, airflow_environment, migrate_metadata_db, run_dag
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

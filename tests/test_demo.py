@@ -13,7 +13,7 @@ import pytest
 from mlflow import MlflowClient
 
 from railpm.config import Settings
-from railpm.demo import PIPELINE_DAGS
+from railpm.deploy.demo import PIPELINE_DAGS
 from railpm.models.tracking import CHALLENGER, CHAMPION
 
 RAILPM = Path(sys.executable).with_name("railpm")

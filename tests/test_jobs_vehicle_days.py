@@ -36,8 +36,8 @@ from railpm import contracts
 from railpm.config import Settings
 from railpm.jobs import vehicle_days as vd
 from railpm.jobs.records_io import record_path
-from railpm.topology import group_members, log_tail
-from railpm.topology import stop_group as stop_process_group
+from railpm.deploy.topology import group_members, log_tail
+from railpm.deploy.topology import stop_group as stop_process_group
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 START = pd.Timestamp("2024-01-01", tz="UTC")

@@ -23,9 +23,9 @@ import pytest
 from mlflow import MlflowClient
 
 from railpm.config import Settings
-from railpm.demo import PIPELINE_DAGS
+from railpm.deploy.demo import PIPELINE_DAGS
 from railpm.models.tracking import CHAMPION
-from railpm.topology import SERVICES, AirflowApi, Topology
+from railpm.deploy.topology import SERVICES, AirflowApi, Topology
 
 pytestmark = pytest.mark.integration
 

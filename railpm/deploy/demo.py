@@ -12,7 +12,7 @@ from pathlib import Path
 
 from railpm.config import Settings
 from railpm.errors import RailpmError
-from railpm.orchestration import airflow_environment, migrate_metadata_db, run_dag
+from railpm.deploy.orchestration import airflow_environment, migrate_metadata_db, run_dag
 
 PIPELINE_DAGS = ("fleet_ingest", "fleet_records", "fleet_train", "fleet_score", "fleet_plan")
 """The DAGs the main job chains, in data order: landing -> lake -> records -> model -> predictions -> plans

@@ -33,7 +33,7 @@ import psutil
 
 from railpm.config import Settings
 from railpm.errors import RailpmError
-from railpm.orchestration import AIRFLOW_BIN, REPO_DAGS_FOLDER, migrate_metadata_db
+from railpm.deploy.orchestration import AIRFLOW_BIN, REPO_DAGS_FOLDER, migrate_metadata_db
 
 MLFLOW_BIN = Path(sys.executable).with_name("mlflow")
 AIRFLOW_USER = "railpm"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from railpm.errors import RailpmError
 
-REPO_DAGS_FOLDER = Path(__file__).resolve().parents[1] / "dags"
+REPO_DAGS_FOLDER = Path(__file__).resolve().parents[2] / "dags"
 AIRFLOW_BIN = Path(sys.executable).with_name("airflow")
 
 

@@ -1,0 +1,1 @@
+"""Deployment: Airflow assets and local DAG runs, the main command's pipeline, the production topology."""
