@@ -32,7 +32,7 @@ SHOWN = ("pr_auc", "roc_auc", "brier", "precision_at_capacity", "recall_at_capac
 def build_records(settings: Settings) -> None:
     from railpm.ingest import ingest_landing
     from railpm.jobs import component_days, vehicle_days
-    from railpm.spark import build_session
+    from railpm.jobs.spark import build_session
     from railpm.synth import generate_fleet
 
     fleet = settings.fleet

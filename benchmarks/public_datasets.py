@@ -159,7 +159,7 @@ def run_pipeline(settings, on_step=print) -> dict[str, float]:
     from datetime import datetime, timezone
 
     from railpm.ingest import ingest_landing, summarise
-    from railpm.records import build_records
+    from railpm.jobs.records import build_records
 
     timings = {}
     started = time.perf_counter()

@@ -188,7 +188,7 @@ class TreeMeter:
 def run_spark(work: Path, cores: int, driver_memory: str, shuffle_partitions: int) -> dict:
     from railpm.config import Settings, SparkSettings
     from railpm.jobs import component_days, vehicle_days
-    from railpm.spark import build_session
+    from railpm.jobs.spark import build_session
 
     spark_settings = SparkSettings(master=f"local[{cores}]", driver_memory=driver_memory, shuffle_partitions=shuffle_partitions)
     settings = Settings(data_root=work, spark=spark_settings)

@@ -2,7 +2,7 @@
 orders or vehicles.
 
 Scheduled on the lake Assets ``fleet_ingest`` publishes (any of the four). Each task is one ``spark-submit``
-of a railpm job through the Spark provider's ``SparkSubmitOperator`` (``railpm.spark_submit``), so the same
+of a railpm job through the Spark provider's ``SparkSubmitOperator`` (``railpm.jobs.spark_submit``), so the same
 job files run on ``local[*]`` or a cluster: the master is the Airflow connection ``railpm_spark`` if the
 deployment defines one, else ``RAILPM_SPARK__MASTER`` (``local[*]`` by default). In order:
 
@@ -25,7 +25,7 @@ import pendulum
 from airflow.sdk import dag
 
 from railpm.deploy.assets import COMPONENT_DAYS, FLEET_RAMS, LAKE, VEHICLE_DAYS, VEHICLE_DOSSIER
-from railpm.spark_submit import RecordsJobOperator
+from railpm.jobs.spark_submit import RecordsJobOperator
 
 
 @dag(

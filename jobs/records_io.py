@@ -16,7 +16,7 @@ from pyspark.sql.functions import date_format
 from railpm import contracts
 from railpm.config import Settings, get_settings
 from railpm.errors import RailpmError
-from railpm.spark import build_session, read_lake_feed
+from railpm.jobs.spark import build_session, read_lake_feed
 
 
 def sql(query: str, **frames: DataFrame) -> DataFrame:

@@ -598,7 +598,7 @@ def records(data_root: DataRoot = None) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
-    from railpm.records import RECORD_JOBS, build_records
+    from railpm.jobs.records import RECORD_JOBS, build_records
 
     settings = settings_from(data_root)
     with Progress(TextColumn("[bold]building records[/] {task.description}"), BarColumn(), MofNCompleteColumn(),

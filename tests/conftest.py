@@ -68,7 +68,7 @@ def run_dag_test(
 def spark():
     """One local SparkSession for the whole run: local[2], two shuffle partitions, no UI, UTC."""
     from railpm.config import SparkSettings
-    from railpm.spark import build_session
+    from railpm.jobs.spark import build_session
 
     session = build_session(
         SparkSettings(master="local[2]", shuffle_partitions=2, driver_memory="1g"), app_name="railpm-tests"

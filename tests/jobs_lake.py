@@ -46,7 +46,7 @@ def spark_frame(spark, feed: contracts.Feed, frame: pd.DataFrame):
     """The same rows as a Spark DataFrame with the contract's types (nullable, as tests leave gaps)."""
     from pyspark.sql import types as T
 
-    from railpm.spark import spark_schema
+    from railpm.jobs.spark import spark_schema
 
     schema = T.StructType([T.StructField(f.name, f.dataType, True) for f in spark_schema(feed)])
     return spark.createDataFrame(frame[feed.column_names].astype(object).where(frame.notna(), None), schema=schema)

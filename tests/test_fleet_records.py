@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from railpm import contracts
 from railpm.cli import app
 from railpm.config import DirtRates, FleetSettings, Settings, SparkSettings
-from railpm.records import RECORD_JOBS
+from railpm.jobs.records import RECORD_JOBS
 
 REPO = Path(__file__).resolve().parents[1]
 TEST_SPARK = SparkSettings(master="local[2]", shuffle_partitions=2, driver_memory="1g")

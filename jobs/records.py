@@ -61,7 +61,7 @@ def build_records(
     """
     from pyspark.sql import SparkSession
 
-    from railpm.spark import build_session
+    from railpm.jobs.spark import build_session
 
     existing = SparkSession.getActiveSession()
     session = build_session(settings.spark, "railpm-records")

@@ -50,7 +50,7 @@ class RecordsJobOperator(SparkSubmitOperator):
 
     def execute(self, context: Any) -> None:
         from railpm.config import get_settings
-        from railpm.records import job_path
+        from railpm.jobs.records import job_path
 
         settings = get_settings()
         self.application = str(job_path(self.job))
