@@ -22,13 +22,12 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-RULE_OF_KIND = {"dropout": "signal_present", "stuck": "signal_not_stuck", "unknown_vehicle": "vehicle_known", "malformed": "malformed_line"}
-
 
 def run_one(vehicles: int, fmt: str, data_root: Path) -> dict:
     import pandas as pd
 
     from railpm.config import Settings
+    from railpm.synth.dirt import quarantine_rule
     from railpm.ingest import ingest_landing, summarise
     from railpm.ingest.runs import read_run_records
     from railpm.synth import generate_fleet
@@ -48,7 +47,7 @@ def run_one(vehicles: int, fmt: str, data_root: Path) -> dict:
     dirt = pd.read_parquet(settings.truth_dir / "dirt.parquet")
     injected: dict[str, int] = {}
     for row in dirt.itertuples():
-        rule = RULE_OF_KIND.get(row.kind) or (f"{row.column}_in_range" if row.kind == "wrong_unit" else None)
+        rule = quarantine_rule(row.kind, row.column)
         if rule:
             injected[rule] = injected.get(rule, 0) + 1
     rows_in = sum(t["rows_in"] for t in summary["feeds"].values())

@@ -22,7 +22,8 @@ import pandas as pd
 from railpm.config import Settings, get_settings
 from railpm.models.backtest import METHODS, comparison_table
 from railpm.models.score import load_champion, score_day
-from railpm.models.tasks import component_days_dir, recipe, training_records
+from railpm.layers import COMPONENT_DAYS, record_dir
+from railpm.models.tasks import recipe, training_records
 from railpm.models.train import train_and_register
 
 SHOWN = ("pr_auc", "roc_auc", "brier", "precision_at_capacity", "recall_at_capacity", "expected_cost", "warned_3d",
@@ -66,7 +67,7 @@ def main() -> None:
     parser.add_argument("--build", action="store_true", help="generate, ingest and build the records first")
     args = parser.parse_args()
     settings = get_settings(**({"data_root": Path(args.data_root)} if args.data_root else {}))
-    if args.build or not component_days_dir(settings).exists():
+    if args.build or not record_dir(settings, COMPONENT_DAYS).exists():
         build_records(settings)
 
     started = time.perf_counter()
@@ -81,7 +82,7 @@ def main() -> None:
     uri = f"sqlite:///{(bench_root / 'mlflow.db').resolve()}"
     params = recipe(settings)
     result = train_and_register(records, params, settings.model, tracking_uri=uri, artifact_root=bench_root / "mlartifacts",
-                                records_source=str(component_days_dir(settings).resolve()),
+                                records_source=str(record_dir(settings, COMPONENT_DAYS).resolve()),
                                 progress=lambda fold: print(f"  fold {fold.number} done at {time.perf_counter() - started:.0f} s",
                                                             flush=True))
     backtest = result.backtest
@@ -110,7 +111,7 @@ def main() -> None:
     print(f"  probability + remaining life: {len(recent) / predict_seconds:,.0f} vehicle-components/s")
     print(f"  reasons ({len(served.reason_features)} features occluded): {len(recent) / explain_seconds:,.0f} vehicle-components/s")
     print(f"  end to end (with both): {len(recent) / (predict_seconds + explain_seconds):,.0f} vehicle-components/s")
-    scored = score_day(component_days_dir(settings), bench_root / "predictions", settings.model, uri)
+    scored = score_day(record_dir(settings, COMPONENT_DAYS), bench_root / "predictions", settings.model, uri)
     print(f"  one day through `score_day` (read, score, reasons, write): {scored.rows} rows in {scored.seconds:.1f} s")
     print(f"peak memory (max RSS): {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB")
 

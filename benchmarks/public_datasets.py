@@ -245,9 +245,9 @@ def evaluate_cmapss(settings, folder: Path, engines: int | None) -> dict:
     from railpm.adapters.cmapss import remaining_cycles
     from railpm.models.frames import CATEGORICAL, read_component_days
     from railpm.models.pipeline import ModelParams, build_preparation
-    from railpm.models.tasks import component_days_dir
+    from railpm.layers import COMPONENT_DAYS, record_dir
 
-    records = read_component_days(component_days_dir(settings))
+    records = read_component_days(record_dir(settings, COMPONENT_DAYS))
     records = records[records["readings_1d"] > 0]  # the engine's cycles, not the days after it left the fleet
     every_feature = feature_columns(records)
     train = records[records["vehicle_number"].str.startswith("TRAIN-") & records["label_days_to_failure"].notna()]
@@ -322,9 +322,10 @@ def evaluate_azure(settings, folder: Path, machines: int | None) -> dict:
     from railpm.models.frames import CATEGORICAL, LABEL, read_component_days
     from railpm.models.metrics import alarm_episodes, warnings_for_events
     from railpm.models.pipeline import ModelParams, build_pipeline
-    from railpm.models.tasks import component_days_dir, recipe
+    from railpm.layers import COMPONENT_DAYS, record_dir
+    from railpm.models.tasks import recipe
 
-    records = read_component_days(component_days_dir(settings))
+    records = read_component_days(record_dir(settings, COMPONENT_DAYS))
     records = records[records[LABEL].notna()]
     ends = (from_steps(records["day"].dt.tz_localize("UTC")) + STEP).dt.tz_convert(None).to_numpy()
     features = feature_columns(records)

@@ -15,22 +15,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pendulum
 from airflow.sdk import dag, task
 from airflow.sdk.exceptions import AirflowSkipException
 
 from railpm.deploy.assets import LAKE, LAKE_UPDATES
+from railpm.deploy.dag_defaults import dag_defaults
 
 
-@dag(
-    schedule="@hourly",
-    start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
-    catchup=False,
-    max_active_runs=1,
-    tags=["railpm", "ingest", "great-expectations"],
-    default_args={"retries": 2, "retry_delay": timedelta(minutes=1)},
-    doc_md=__doc__,
-)
+@dag(schedule="@hourly", doc_md=__doc__, **dag_defaults("ingest", "great-expectations", retry_delay=timedelta(minutes=1)))
 def fleet_ingest():
     @task(trigger_rule="none_failed")
     def list_new_landing_files(stage: str) -> list[str]:

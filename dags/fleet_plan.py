@@ -8,23 +8,13 @@ rewrites ``reports/`` (``index.html`` plus a page per vehicle) from the layers a
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-import pendulum
 from airflow.sdk import dag, task
 
 from railpm.deploy.assets import PLANS, PREDICTIONS, REPORT
+from railpm.deploy.dag_defaults import dag_defaults
 
 
-@dag(
-    schedule=[PREDICTIONS],
-    start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
-    catchup=False,
-    max_active_runs=1,
-    tags=["railpm", "planning", "review"],
-    default_args={"retries": 2, "retry_delay": timedelta(minutes=2)},
-    doc_md=__doc__,
-)
+@dag(schedule=[PREDICTIONS], doc_md=__doc__, **dag_defaults("planning", "review"))
 def fleet_plan():
     @task(outlets=[PLANS])
     def plan_inspections_and_spares() -> dict:

@@ -19,23 +19,17 @@ from ``RAILPM_DATA_ROOT`` on the worker.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-import pendulum
 from airflow.sdk import dag
 
 from railpm.deploy.assets import COMPONENT_DAYS, FLEET_RAMS, LAKE, VEHICLE_DAYS, VEHICLE_DOSSIER
+from railpm.deploy.dag_defaults import dag_defaults
 from railpm.jobs.spark_submit import RecordsJobOperator
 
 
 @dag(
     schedule=LAKE["telemetry"] | LAKE["faults"] | LAKE["work_orders"] | LAKE["vehicles"],
-    start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
-    catchup=False,
-    max_active_runs=1,
-    tags=["railpm", "records", "spark"],
-    default_args={"retries": 2, "retry_delay": timedelta(minutes=2)},
     doc_md=__doc__,
+    **dag_defaults("records", "spark"),
 )
 def fleet_records():
     vehicle_days = RecordsJobOperator(task_id="vehicle_days", job="vehicle_days", outlets=[VEHICLE_DAYS])

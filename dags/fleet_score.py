@@ -11,24 +11,18 @@ writes ``predictions/predictions-<day>.parquet`` (overwriting that day on a reru
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-import pendulum
 from airflow.sdk import Param, dag, task
 
 from railpm.deploy.assets import COMPONENT_DAYS, MODEL, PREDICTIONS
+from railpm.deploy.dag_defaults import dag_defaults
 
 
 @dag(
     schedule=COMPONENT_DAYS | MODEL,
-    start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
-    catchup=False,
-    max_active_runs=1,
-    tags=["railpm", "models", "scoring"],
-    default_args={"retries": 2, "retry_delay": timedelta(minutes=2)},
     params={"day": Param(None, type=["null", "string"], format="date",
                          description="Day of records to score (YYYY-MM-DD); empty for the latest")},
     doc_md=__doc__,
+    **dag_defaults("models", "scoring"),
 )
 def fleet_score():
     @task(outlets=[PREDICTIONS])

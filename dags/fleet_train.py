@@ -13,31 +13,24 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pendulum
 from airflow.sdk import dag, task
 
 from railpm.deploy.assets import MODEL
+from railpm.deploy.dag_defaults import dag_defaults
 
 
-@dag(
-    schedule="@weekly",
-    start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
-    catchup=False,
-    max_active_runs=1,
-    tags=["railpm", "models", "mlflow"],
-    default_args={"retries": 1, "retry_delay": timedelta(minutes=5)},
-    doc_md=__doc__,
-)
+@dag(schedule="@weekly", doc_md=__doc__, **dag_defaults("models", "mlflow", retries=1, retry_delay=timedelta(minutes=5)))
 def fleet_train():
     @task(outlets=[MODEL])
     def train_and_register() -> dict:
         from airflow.sdk.exceptions import AirflowSkipException
 
         from railpm.config import get_settings
-        from railpm.models.tasks import component_days_dir, train_fleet
+        from railpm.layers import COMPONENT_DAYS, record_dir
+        from railpm.models.tasks import train_fleet
 
         settings = get_settings()
-        if not any(component_days_dir(settings).rglob("*.parquet")):
+        if not any(record_dir(settings, COMPONENT_DAYS).rglob("*.parquet")):
             raise AirflowSkipException("no component-day records yet (fleet_records has not run): nothing to train on")
         result = train_fleet(settings)
         return {

@@ -19,6 +19,7 @@ from pyspark.sql import DataFrame, SparkSession
 from railpm import contracts
 from railpm.config import Settings
 from railpm.jobs.records_io import read_lake, read_records, record_path, sql, submit, write_records
+from railpm.layers import COMPONENT_DAYS, VEHICLE_DAYS
 from railpm.jobs.vehicle_days import (
     SIGNAL_STATS,
     WINDOWS,
@@ -165,10 +166,10 @@ def build_component_days(vehicle_days: DataFrame, work_orders: DataFrame, horizo
 
 
 def run(session: SparkSession, settings: Settings) -> None:
-    vehicle_days = read_records(session, record_path(settings, "vehicle_days"))
+    vehicle_days = read_records(session, record_path(settings, VEHICLE_DAYS))
     (work_orders,) = read_lake(session, settings, contracts.WORK_ORDERS, optional=True)
     records = build_component_days(vehicle_days, work_orders, settings.model.horizon_days)
-    write_records(records, record_path(settings, "component_days"), sort_by=("vehicle_number", "component"))
+    write_records(records, record_path(settings, COMPONENT_DAYS), sort_by=("vehicle_number", "component"))
 
 
 def main() -> None:  # pragma: no cover - exercised through spark-submit in the tests

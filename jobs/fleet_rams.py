@@ -35,6 +35,7 @@ from pyspark.sql import DataFrame, SparkSession
 from railpm import contracts
 from railpm.config import Settings
 from railpm.jobs.records_io import cut_lineage, read_lake, read_records, record_path, sql, submit, write_records
+from railpm.layers import FAULT_SUMMARY, FLEET_RAMS, VEHICLE_DAYS
 
 ALL = "all"
 """The component (every component) and vehicle type (the whole fleet) of the rolled-up rows."""
@@ -306,13 +307,13 @@ def build_fault_summary(vehicle_days: DataFrame, faults: DataFrame) -> DataFrame
 
 
 def run(session: SparkSession, settings: Settings) -> None:
-    vehicle_days = read_records(session, record_path(settings, "vehicle_days")).select(
+    vehicle_days = read_records(session, record_path(settings, VEHICLE_DAYS)).select(
         "vehicle_number", "day", "vehicle_type", "home_depot", "km_1d"
     )
     work_orders, faults = read_lake(session, settings, contracts.WORK_ORDERS, contracts.FAULTS, optional=True)
     keys = ("period_type", "period_start", "vehicle_type", "component")
-    write_records(build_fleet_rams(vehicle_days, work_orders), record_path(settings, "fleet_rams"), partition_by=None, sort_by=keys)
-    write_records(build_fault_summary(vehicle_days, faults), record_path(settings, "fault_summary"), partition_by=None,
+    write_records(build_fleet_rams(vehicle_days, work_orders), record_path(settings, FLEET_RAMS), partition_by=None, sort_by=keys)
+    write_records(build_fault_summary(vehicle_days, faults), record_path(settings, FAULT_SUMMARY), partition_by=None,
                   sort_by=("period_type", "period_start", "dimension", "rank"))
 
 

@@ -16,12 +16,13 @@ from pathlib import Path
 
 from railpm.config import Settings
 from railpm.errors import RailpmError
+from railpm.layers import COMPONENT_DAYS, FAULT_SUMMARY, FLEET_RAMS, VEHICLE_DAYS, VEHICLE_DOSSIER, record_dir
 
 RECORD_JOBS: dict[str, tuple[str, ...]] = {
-    "vehicle_days": ("vehicle_days",),
-    "component_days": ("component_days",),
-    "vehicle_dossier": ("vehicle_dossier",),
-    "fleet_rams": ("fleet_rams", "fault_summary"),
+    "vehicle_days": (VEHICLE_DAYS,),
+    "component_days": (COMPONENT_DAYS,),
+    "vehicle_dossier": (VEHICLE_DOSSIER,),
+    "fleet_rams": (FLEET_RAMS, FAULT_SUMMARY),
 }
 """Job (module ``railpm.jobs.<job>``) -> the tables it writes under ``records/``, in the order they run."""
 
@@ -73,7 +74,7 @@ def build_records(
                 on_job(job)
             started = time.perf_counter()
             module.run(session, settings)
-            tables = tuple(settings.records_dir / table for table in RECORD_JOBS[job])
+            tables = tuple(record_dir(settings, table) for table in RECORD_JOBS[job])
             timings.append(JobTiming(job, time.perf_counter() - started, tables))
             if on_job:
                 on_job(job, timings[-1])

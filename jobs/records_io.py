@@ -17,6 +17,7 @@ from railpm import contracts
 from railpm.config import Settings, get_settings
 from railpm.errors import RailpmError
 from railpm.jobs.spark import build_session, read_lake_feed
+from railpm.layers import record_dir
 
 
 def sql(query: str, **frames: DataFrame) -> DataFrame:
@@ -42,7 +43,8 @@ def read_lake(session: SparkSession, settings: Settings, *feeds: contracts.Feed,
 
 
 def record_path(settings: Settings, table: str) -> Path:
-    return settings.records_dir / table
+    """A record table's folder (``railpm.layers.record_dir``): one of ``railpm.layers.RECORD_TABLES``."""
+    return record_dir(settings, table)
 
 
 def write_records(

@@ -34,10 +34,11 @@ from railpm.jobs.vehicle_days import (
     signal_feature,
     vehicle_day_columns,
 )
+from railpm.layers import lake_dir_of
 
 
 def _lake(lake_dir: Path, feed: contracts.Feed) -> str:
-    path = Path(lake_dir) / feed.name
+    path = lake_dir_of(lake_dir, feed)
     pattern = path / "**" / "*.parquet" if feed.time_column else path / "*.parquet"
     columns = ", ".join(feed.column_names)
     return f"(SELECT {columns} FROM read_parquet('{pattern}', hive_partitioning = false))"

@@ -15,6 +15,7 @@ from pyspark.sql import types as T
 from railpm import contracts
 from railpm.config import SparkSettings
 from railpm.errors import BadInputError, RailpmError
+from railpm.layers import lake_dir_of
 
 _SPARK_TYPES: dict[str, T.DataType] = {
     "string": T.StringType(),
@@ -76,7 +77,7 @@ def read_lake_feed(session: SparkSession, lake_dir: Path | str, feed: contracts.
 
     ``optional``: a fleet may not send this feed at all (no telemetry, no fault log); its table is then empty.
     """
-    path = Path(lake_dir) / feed.name
+    path = lake_dir_of(lake_dir, feed)
     if optional and not path.exists():
         return session.createDataFrame([], spark_schema(feed))
     if not path.exists():

@@ -24,6 +24,7 @@ from pyspark.sql import DataFrame, SparkSession
 from railpm import contracts
 from railpm.config import Settings
 from railpm.jobs.records_io import cut_lineage, read_lake, record_path, sql, submit, write_records
+from railpm.layers import VEHICLE_DAYS
 
 WINDOWS = (1, 7, 30)
 """Trailing windows in days, each ending with (and including) the record's day."""
@@ -543,7 +544,7 @@ def run(session: SparkSession, settings: Settings) -> None:
         session, settings, contracts.TELEMETRY, contracts.FAULTS, contracts.WORK_ORDERS, optional=True
     )
     records = build_vehicle_days(telemetry, faults, work_orders, vehicles)
-    write_records(records, record_path(settings, "vehicle_days"), sort_by=("vehicle_number",))
+    write_records(records, record_path(settings, VEHICLE_DAYS), sort_by=("vehicle_number",))
 
 
 def main() -> None:  # pragma: no cover - exercised through spark-submit in the tests

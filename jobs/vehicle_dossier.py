@@ -35,6 +35,7 @@ from pyspark.sql import DataFrame, SparkSession
 from railpm import contracts
 from railpm.config import Settings
 from railpm.jobs.records_io import cut_lineage, read_lake, read_records, record_path, sql, submit, write_records
+from railpm.layers import VEHICLE_DAYS, VEHICLE_DOSSIER
 from railpm.jobs.vehicle_days import MAJOR_WINDOW_DAYS, RECURRING_CODE_COUNT, RECURRING_MAJOR_COUNT, fitted_sql
 
 FAULT_HISTORY_DAYS = 90
@@ -316,11 +317,11 @@ def build_vehicle_dossier(
 
 
 def run(session: SparkSession, settings: Settings) -> None:
-    vehicle_days = read_records(session, record_path(settings, "vehicle_days"))
+    vehicle_days = read_records(session, record_path(settings, VEHICLE_DAYS))
     (vehicles,) = read_lake(session, settings, contracts.VEHICLES)
     work_orders, faults = read_lake(session, settings, contracts.WORK_ORDERS, contracts.FAULTS, optional=True)
     dossier = build_vehicle_dossier(vehicle_days, work_orders, faults, vehicles)
-    write_records(dossier, record_path(settings, "vehicle_dossier"), partition_by=None, sort_by=("vehicle_number",))
+    write_records(dossier, record_path(settings, VEHICLE_DOSSIER), partition_by=None, sort_by=("vehicle_number",))
 
 
 def main() -> None:  # pragma: no cover - exercised through spark-submit by the fleet_records DAG test

@@ -21,6 +21,7 @@ from railpm import contracts
 from railpm.arrow import arrow_schema
 from railpm.config import ModelSettings
 from railpm.errors import RailpmError
+from railpm.layers import predictions_path
 from railpm.models.frames import latest_day, read_component_days
 from railpm.models.policy import break_even_probability, risk_bands, select_alerts
 from railpm.models.tracking import CHAMPION, version_by_alias
@@ -41,10 +42,6 @@ class ScoringResult:
 
 def predictions_schema() -> pa.Schema:
     return arrow_schema(contracts.PREDICTIONS)
-
-
-def predictions_path(predictions_dir: Path, day: pd.Timestamp) -> Path:
-    return Path(predictions_dir) / f"predictions-{day:%Y-%m-%d}.parquet"
 
 
 def load_champion(tracking_uri: str, model_name: str, alias: str = CHAMPION):
@@ -115,11 +112,3 @@ def score_day(records_dir: Path, predictions_dir: Path, settings: ModelSettings,
     path = write_predictions(predictions, predictions_dir, day)
     return ScoringResult(day, path, len(predictions), int(np.sum(predictions["alert"])), version,
                          time.perf_counter() - started)
-
-
-def read_predictions(predictions_dir: Path) -> pd.DataFrame:
-    """Every scored day's predictions."""
-    files = sorted(Path(predictions_dir).glob("predictions-*.parquet"))
-    if not files:
-        return pd.DataFrame(columns=contracts.PREDICTIONS.column_names)
-    return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)

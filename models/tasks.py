@@ -5,19 +5,13 @@ from __future__ import annotations
 import pandas as pd
 
 from railpm.config import Settings
-from railpm.feedback import feedback_dir_of, read_feedback, training_labels
+from railpm.feedback import read_feedback, training_labels
+from railpm.layers import COMPONENT_DAYS, feedback_dir_of, record_dir
 from railpm.models.backtest import Backtest, run_backtest
 from railpm.models.frames import normalise, read_component_days
 from railpm.models.pipeline import ModelParams
 from railpm.models.score import ScoringResult, score_day
 from railpm.models.train import TrainingResult, train_and_register
-
-COMPONENT_DAYS = "component_days"
-
-
-def component_days_dir(settings: Settings):
-    return settings.records_dir / COMPONENT_DAYS
-
 
 def artifact_root(settings: Settings):
     """Artifacts beside a local SQLite store; a tracking server keeps its own artifact store."""
@@ -36,7 +30,7 @@ def training_records(settings: Settings) -> pd.DataFrame:
     Inspection findings of a worn or replaced component complete the censored labels before them, and
     decisions the facts bear out weigh double; without feedback the records are used as they are.
     """
-    records = read_component_days(component_days_dir(settings))
+    records = read_component_days(record_dir(settings, COMPONENT_DAYS))
     entries = read_feedback(feedback_dir_of(settings.lake_dir))
     if entries.empty:
         return records
@@ -48,7 +42,7 @@ def backtest_fleet(settings: Settings, params: ModelParams | None = None, progre
 
 
 def train_fleet(settings: Settings, params: ModelParams | None = None, progress=None) -> TrainingResult:
-    path = component_days_dir(settings)
+    path = record_dir(settings, COMPONENT_DAYS)
     records = training_records(settings)
     return train_and_register(records, params or recipe(settings), settings.model, tracking_uri=settings.tracking_uri,
                               artifact_root=artifact_root(settings), records_source=str(path.resolve()),
@@ -56,5 +50,5 @@ def train_fleet(settings: Settings, params: ModelParams | None = None, progress=
 
 
 def score_fleet(settings: Settings, day: str | pd.Timestamp | None = None) -> ScoringResult:
-    return score_day(component_days_dir(settings), settings.predictions_dir, settings.model, settings.tracking_uri,
+    return score_day(record_dir(settings, COMPONENT_DAYS), settings.predictions_dir, settings.model, settings.tracking_uri,
                      None if day is None else pd.Timestamp(day))

@@ -412,7 +412,7 @@ def score(
     """Score one day's component records with the champion model; write predictions/predictions-<day>.parquet."""
     from rich.table import Table
 
-    from railpm.models.score import read_predictions
+    from railpm.layers import read_predictions
     from railpm.models.tasks import score_fleet
 
     settings = settings_from(data_root)
@@ -420,8 +420,7 @@ def score(
         result = score_fleet(settings, day)
     console.print(f"scored {result.rows} vehicle-components of {result.day:%Y-%m-%d} with version {result.model_version}"
                   f" in {result.seconds:.1f} s: {result.alerts} alerts -> {result.path}")
-    scored = read_predictions(settings.predictions_dir)
-    top = scored[scored["scored_day"] == result.day.date()].nlargest(10, "failure_probability")
+    top = read_predictions(settings.predictions_dir, result.day.date()).nlargest(10, "failure_probability")
     table = Table(title="highest risks")
     for column in ("vehicle_number", "component", "failure_probability", "risk_band", "alert", "remaining_life_days", "reasons"):
         table.add_column(column)

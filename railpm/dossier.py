@@ -19,9 +19,10 @@ from rich.table import Table
 from railpm import contracts
 from railpm.config import Settings
 from railpm.errors import RailpmError
+from railpm.layers import VEHICLE_DOSSIER, record_dir
 
 def dossier_path(settings: Settings) -> Path:
-    return settings.records_dir / "vehicle_dossier"
+    return record_dir(settings, VEHICLE_DOSSIER)
 
 
 def read_dossier(settings: Settings, vehicle_number: str) -> dict[str, Any]:

@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 from railpm import contracts
 from railpm.arrow import arrow_schema
 from railpm.errors import BadInputError, RailpmError
+from railpm.layers import feedback_dir_of, lake_table, read_predictions, read_table
 
 MAX_REASON_CHARS = 500
 MIN_DISMISS_REASON_CHARS = 5
@@ -310,10 +311,6 @@ def training_labels(
     return out
 
 
-def feedback_dir_of(lake_dir: Path) -> Path:
-    return lake_dir / contracts.FEEDBACK.name
-
-
 __all__ = [
     "Feedback", "FEEDBACK_SCHEMA", "TRACE_COLUMNS", "feedback_dir_of", "observed_failures", "read_feedback",
     "record_feedback", "trace_predictions", "training_labels", "validate_feedback",
@@ -330,9 +327,7 @@ def run_record_feedback(settings, entry: Feedback, *, recorded_at: datetime | No
 
     A decision without a model version takes the version of the prediction it refers to.
     """
-    from railpm.planning.run import read_predictions, read_table
-
-    vehicles = read_table(settings.lake_dir / contracts.VEHICLES.name, ["vehicle_number", "vehicle_type"])
+    vehicles = read_table(lake_table(settings, contracts.VEHICLES), ["vehicle_number", "vehicle_type"])
     predictions = None
     if entry.kind in contracts.FEEDBACK_DECISIONS and entry.scored_day is not None and settings.predictions_dir.is_dir():
         try:
@@ -358,7 +353,7 @@ def run_trace(settings, *, scored_day: date, vehicle_number: str | None = None, 
     """
     import pyarrow.compute as pc
 
-    from railpm.planning.run import read_inspection_plans, read_predictions, read_table
+    from railpm.planning.run import read_inspection_plans
 
     predictions = read_predictions(settings.predictions_dir, scored_day)
     if vehicle_number is not None:
@@ -367,7 +362,7 @@ def run_trace(settings, *, scored_day: date, vehicle_number: str | None = None, 
         predictions = predictions.loc[predictions["component"] == component]
     if predictions.empty:
         raise RailpmError(f"no prediction on {scored_day} for {vehicle_number or 'any vehicle'}/{component or 'any component'}")
-    faults_dir = settings.lake_dir / contracts.FAULTS.name
+    faults_dir = lake_table(settings, contracts.FAULTS)
     since = pd.Timestamp(scored_day, tz="UTC")
     try:
         as_of = pd.to_datetime(read_table(faults_dir, ["ts"])["ts"], utc=True).max().date()

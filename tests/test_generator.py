@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 from railpm import contracts
 from railpm.config import DirtRates, FleetSettings
 from railpm.synth import generate_fleet
-from railpm.synth.dirt import SPOILING
+from railpm.synth.dirt import QUARANTINE_RULES, SPOILING, quarantine_rule
 from railpm.synth import landing as synth_landing
 from railpm.synth.landing import arrow_schema
 
@@ -311,6 +311,18 @@ def test_fleet_has_failures_of_every_component_and_deep_maintenance(signal_fleet
 # --------------------------------------------------------------------------------------------------
 
 
+def test_every_dirt_kind_ingest_rejects_names_a_rule_of_the_suites():
+    """The one dirt kind -> rule map must name rules the GX suites really report."""
+    from railpm.expectations import suites
+
+    assert set(SPOILING) < set(QUARANTINE_RULES) <= set(DirtRates.model_fields)
+    assert {kind: quarantine_rule(kind, "ambient_temp_c") for kind in QUARANTINE_RULES} == {
+        "dropout": suites.SIGNAL_PRESENT, "stuck": suites.SIGNAL_NOT_STUCK, "unknown_vehicle": suites.VEHICLE_KNOWN,
+        "malformed": suites.MALFORMED_LINE, "wrong_unit": suites.column_rule("ambient_temp_c", "in_range"),
+    }
+    assert quarantine_rule("duplicate") is None and quarantine_rule("late") is None
+
+
 def test_dirt_matches_manifest_rates_and_files(dirty_fleet):
     root, summary, fleet = dirty_fleet
     manifest = pd.read_parquet(root / "truth" / "dirt.parquet")
@@ -328,14 +340,13 @@ def test_dirt_matches_manifest_rates_and_files(dirty_fleet):
         assert set(marked) <= set(by_location), f"{feed.name}: manifest points past the files"
 
         # Each spoilt record breaks exactly the rule its kind names; every other record breaks none.
-        expected_rule = {"malformed": "malformed_line", "dropout": "signal_present", "unknown_vehicle": "vehicle_known"}
         for (file, row), record in by_location.items():
             rules = broken_rules(record, feed, registry)
             entry = marked.get((file, row))
             if entry is None or entry.kind not in SPOILING:
                 assert not rules, (file, row, rules)
             else:
-                want = f"{entry.column}_in_range" if entry.kind == "wrong_unit" else expected_rule[entry.kind]
+                want = quarantine_rule(entry.kind, entry.column)
                 assert rules == {want}, (file, row, entry.kind, rules)
             if record is not None and entry is not None:
                 assert record_key(record, feed) == entry.key

@@ -19,11 +19,11 @@ from railpm import contracts
 from railpm.config import DirtRates, FleetSettings, Settings
 from railpm.ingest.runs import read_run_records
 from railpm.synth import generate_fleet
+from railpm.synth.dirt import DIRT_KINDS, quarantine_rule
 
 pytestmark = pytest.mark.slow
 
 DIRT = DirtRates(duplicate=0.01, late=0.01, out_of_order=0.02, dropout=0.01, stuck=0.05, wrong_unit=0.01, unknown_vehicle=0.01, malformed=0.01)
-RULE_OF_KIND = {"dropout": "signal_present", "stuck": "signal_not_stuck", "unknown_vehicle": "vehicle_known", "malformed": "malformed_line"}
 
 
 @pytest.fixture(scope="module")
@@ -63,12 +63,12 @@ def read_all(folder: Path) -> pd.DataFrame:
 def test_every_dirty_record_ends_where_it_should_and_no_clean_record_is_quarantined(ingested_fleet):
     settings = ingested_fleet
     dirt = pd.read_parquet(settings.truth_dir / "dirt.parquet")
-    assert set(dirt["kind"]) == {"duplicate", "late", "out_of_order", *RULE_OF_KIND, "wrong_unit"}
+    assert set(dirt["kind"]) == set(DIRT_KINDS)
     quarantine = read_all(settings.quarantine_dir).rename(columns={"_source_file": "file", "_source_row": "row"})
     found = dirt.merge(quarantine[["file", "row", "_rules"]], on=["file", "row"], how="left")
 
-    expected = found["kind"].map(RULE_OF_KIND).fillna(found["column"] + "_in_range")
-    spoilt = found["kind"].isin([*RULE_OF_KIND, "wrong_unit"])
+    expected = pd.Series([quarantine_rule(kind, column) for kind, column in zip(found["kind"], found["column"])], dtype=object)
+    spoilt = expected.notna()
     rules = found["_rules"].fillna("").str.split(",")
     assert [e in r for e, r in zip(expected[spoilt], rules[spoilt])] == [True] * int(spoilt.sum())
     assert found.loc[~spoilt, "_rules"].isna().all(), "duplicates, late and out-of-order records are not quarantined"

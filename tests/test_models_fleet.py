@@ -21,8 +21,9 @@ from railpm.config import Settings
 from railpm.models.backtest import ALL, primary_metric
 from railpm.models.frames import DAYS_TO_FAILURE, EVENT, LABEL, TIME, read_component_days
 from railpm.models.policy import break_even_probability
-from railpm.models.score import predictions_schema, read_predictions
-from railpm.models.tasks import component_days_dir, recipe, score_fleet, train_fleet
+from railpm.models.score import predictions_schema
+from railpm.layers import COMPONENT_DAYS, read_prediction_history, record_dir
+from railpm.models.tasks import recipe, score_fleet, train_fleet
 from railpm.models.tracking import CHALLENGER, CHAMPION, version_by_alias
 
 pytestmark = pytest.mark.slow
@@ -45,7 +46,7 @@ def client(store, trained) -> MlflowClient:
 
 @pytest.fixture(scope="module")
 def records(model_fleet) -> pd.DataFrame:
-    return read_component_days(component_days_dir(model_fleet))
+    return read_component_days(record_dir(model_fleet, COMPONENT_DAYS))
 
 
 def _lower_bound_of_mean(differences: np.ndarray) -> float:
@@ -118,7 +119,7 @@ def test_training_run_logs_the_backtest_plots_data_and_model(store, trained, cli
     assert plots == {f"plots/{p}.png" for p in ("pr_curves", "calibration", "lead_times", "feature_importance")}
     datasets = run.inputs.dataset_inputs
     assert [d.dataset.name for d in datasets] == ["component_days"]
-    assert json.loads(datasets[0].dataset.profile)["num_rows"] == len(read_component_days(component_days_dir(store)))
+    assert json.loads(datasets[0].dataset.profile)["num_rows"] == len(read_component_days(record_dir(store, COMPONENT_DAYS)))
     version = client.get_model_version(store.model.registered_model_name, trained.model_version)
     assert version.run_id == trained.run_id and CHAMPION in version.aliases
 
@@ -158,7 +159,7 @@ def test_scoring_writes_the_latest_day_per_the_predictions_contract(store, train
     # Rescoring the day replaces its file: same content, still one file for the day.
     again = score_fleet(store)
     pd.testing.assert_frame_equal(pd.read_parquet(again.path), written)
-    assert len(read_predictions(store.predictions_dir)) == len(written)
+    assert len(read_prediction_history(store.predictions_dir)) == len(written)
 
 
 def test_every_label_matches_the_failure_log(model_fleet, records):

@@ -29,6 +29,7 @@ from railpm.contracts import Feed
 from railpm.expectations import ROW_ID
 from railpm.expectations.suites import value_column
 from railpm.arrow import ARROW_TYPES, arrow_schema as contract_schema
+from railpm.layers import lake_dir_of
 
 SOURCE_FILE = "_source_file"
 RULES = "_rules"
@@ -117,13 +118,13 @@ def as_text(table: pa.Table) -> dict[str, pa.Array]:
 
 
 def lake_parts(lake_dir: Path, feed: Feed, part: str) -> list[Path]:
-    folder = lake_dir / feed.name
+    folder = lake_dir_of(lake_dir, feed)
     pattern = f"day=*/{part}.parquet" if feed.time_column else f"{part}.parquet"
     return sorted(folder.glob(pattern))
 
 
 def lake_part_path(lake_dir: Path, feed: Feed, part: str, day: str | None) -> Path:
-    folder = lake_dir / feed.name
+    folder = lake_dir_of(lake_dir, feed)
     return folder / f"day={day}" / f"{part}.parquet" if feed.time_column else folder / f"{part}.parquet"
 
 
@@ -249,7 +250,7 @@ def find_delivered_keys(runs_dir: Path, feed: Feed, part: str, index: pd.DataFra
 
 
 def read_lake_table(lake_dir: Path, feed: Feed, columns: list[str]) -> pd.DataFrame:
-    folder = lake_dir / feed.name
+    folder = lake_dir_of(lake_dir, feed)
     files = sorted(folder.glob("day=*/*.parquet" if feed.time_column else "*.parquet")) if folder.is_dir() else []
     if not files:
         return pd.DataFrame(columns=columns)

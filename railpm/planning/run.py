@@ -10,20 +10,17 @@ Output, per scored day: ``plans/<scored_day>/`` with ``inspection_plan``, ``spar
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 import pandas as pd
 import pyarrow.compute as pc
-import pyarrow.dataset as pads
-import pyarrow.parquet as pq
 
 from railpm import contracts
 from railpm.config import Settings
-from railpm.errors import BadInputError, RailpmError
+from railpm.errors import RailpmError
+from railpm.layers import lake_dir_of, plan_files, plan_folder, read_predictions, read_table, write_atomically
 from railpm.planning.inspections import INSPECTION_PLAN_COLUMNS, InspectionRules, plan_inspections
 from railpm.planning.maintenance import maintenance_due
 from railpm.planning.spares import SparesRules, plan_spares
@@ -31,77 +28,14 @@ from railpm.planning.spares import SparesRules, plan_spares
 WORK_ORDER_COLUMNS = ["vehicle_number", "action", "maintenance_level", "opened_at", "odometer_km"]
 
 
-def _dataset(path: Path) -> pads.Dataset:
-    """Every Parquet file under ``path``; ``key=value`` folders become columns unless the files carry them."""
-    files = sorted(f for f in path.rglob("*.parquet") if not f.name.startswith(".")) if path.is_dir() else []
-    if not files:
-        raise RailpmError(f"no Parquet files under {path}")
-    keys = {part.split("=", 1)[0] for part in files[0].relative_to(path).parts[:-1] if "=" in part}
-    hive = bool(keys) and not keys & set(pq.read_schema(files[0]).names)
-    return pads.dataset(
-        [str(f) for f in files], format="parquet", partitioning="hive" if hive else None,
-        partition_base_dir=str(path) if hive else None,
-    )
-
-
-def read_table(path: Path, columns: list[str] | None = None, filter=None) -> pd.DataFrame:
-    """A lake or predictions table as pandas (only for tables that are small by nature)."""
-    dataset = _dataset(path)
-    if columns:
-        absent = [c for c in columns if c not in dataset.schema.names]
-        if absent:
-            raise BadInputError(f"{path} lacks columns {absent}", file=path, rule="columns_present")
-    return dataset.to_table(columns=columns, filter=filter).to_pandas()
-
-
-def _as_date(values: pd.Series) -> pd.Series:
-    return pd.to_datetime(values.astype(str)).dt.date
-
-
-def read_predictions(predictions_dir: Path, scored_day: date | None = None) -> pd.DataFrame:
-    """The predictions of one scored day: the one asked for, or the latest."""
-    dataset = _dataset(predictions_dir)
-    if "scored_day" not in dataset.schema.names:
-        raise BadInputError(f"predictions under {predictions_dir} carry no scored_day", file=predictions_dir, rule="predictions_contract")
-    days = _as_date(dataset.to_table(columns=["scored_day"]).column("scored_day").to_pandas()).unique()
-    if scored_day is None:
-        scored_day = max(days)
-    elif scored_day not in set(days):
-        latest = max(days)
-        raise RailpmError(f"no predictions for {scored_day} under {predictions_dir} (latest: {latest})")
-    table = dataset.to_table().to_pandas()
-    table["scored_day"] = _as_date(table["scored_day"])
-    frame = table.loc[table["scored_day"] == scored_day].reset_index(drop=True)
-    missing = [c for c in contracts.PREDICTIONS.column_names if c not in frame.columns]
-    if missing:
-        raise BadInputError(f"predictions lack columns {missing}", file=predictions_dir, rule="predictions_contract")
-    return frame[contracts.PREDICTIONS.column_names]
-
-
 def read_work_orders(lake_dir: Path, as_of: date) -> pd.DataFrame:
     """Work orders opened up to the end of ``as_of``, only the columns the schedule needs."""
-    path = lake_dir / contracts.WORK_ORDERS.name
+    path = lake_dir_of(lake_dir, contracts.WORK_ORDERS)
     end = pd.Timestamp(as_of, tz="UTC") + pd.Timedelta(days=1)
     try:
         return read_table(path, WORK_ORDER_COLUMNS, filter=pc.field("opened_at") < end)
     except RailpmError:
         return pd.DataFrame(columns=WORK_ORDER_COLUMNS)
-
-
-def _write(frame: pd.DataFrame, folder: Path, name: str, csv: bool = True) -> list[Path]:
-    """Write beside, then rename: a reader never sees half a file."""
-    written = []
-    for suffix in (".parquet", ".csv") if csv else (".parquet",):
-        target = folder / f"{name}{suffix}"
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}", suffix=suffix)
-        os.close(fd)
-        if suffix == ".parquet":
-            frame.to_parquet(tmp, index=False)
-        else:
-            frame.to_csv(tmp, index=False)
-        os.replace(tmp, target)
-        written.append(target)
-    return written
 
 
 @dataclass
@@ -116,10 +50,10 @@ def run_plan(settings: Settings, scored_day: date | None = None, **inspection_ov
     predictions = read_predictions(settings.predictions_dir, scored_day)
     day = predictions["scored_day"].iloc[0]
     lake = settings.lake_dir
-    vehicles = read_table(lake / contracts.VEHICLES.name, contracts.VEHICLES.column_names)
-    parts = read_table(lake / contracts.PARTS.name, contracts.PARTS.column_names)
+    vehicles = read_table(lake_dir_of(lake, contracts.VEHICLES), contracts.VEHICLES.column_names)
+    parts = read_table(lake_dir_of(lake, contracts.PARTS), contracts.PARTS.column_names)
     try:
-        stock = read_table(lake / contracts.STOCK.name, contracts.STOCK.column_names)
+        stock = read_table(lake_dir_of(lake, contracts.STOCK), contracts.STOCK.column_names)
     except RailpmError:
         stock = pd.DataFrame(columns=contracts.STOCK.column_names)
 
@@ -130,13 +64,13 @@ def run_plan(settings: Settings, scored_day: date | None = None, **inspection_ov
     inspection = plan_inspections(predictions, vehicles, due, rules)
     spares = plan_spares(predictions, inspection.plan, parts, stock, SparesRules.from_settings(settings))
 
-    folder = settings.plans_dir / day.isoformat()
+    folder = plan_folder(settings.plans_dir, day)
     folder.mkdir(parents=True, exist_ok=True)
-    files = _write(inspection.plan, folder, "inspection_plan")
-    files += _write(inspection.greedy, folder, "inspection_plan_greedy", csv=False)
-    files += _write(spares.stock, folder, "spares_plan")
-    files += _write(spares.pooling, folder, "spares_pooling")
-    files += _write(spares.demand, folder, "spares_demand", csv=False)
+    files = write_atomically(inspection.plan, folder, "inspection_plan")
+    files += write_atomically(inspection.greedy, folder, "inspection_plan_greedy", csv=False)
+    files += write_atomically(spares.stock, folder, "spares_plan")
+    files += write_atomically(spares.pooling, folder, "spares_pooling")
+    files += write_atomically(spares.demand, folder, "spares_demand", csv=False)
     summary = {"scored_day": day.isoformat(), "inspections": inspection.summary, "spares": spares.summary}
     summary_path = folder / "summary.json"
     summary_path.write_text(json.dumps(summary, indent=2, default=str))
@@ -145,7 +79,7 @@ def run_plan(settings: Settings, scored_day: date | None = None, **inspection_ov
 
 def read_inspection_plans(plans_dir: Path) -> pd.DataFrame:
     """Every inspection plan written so far (all scored days), for the audit trail."""
-    files = sorted(plans_dir.glob("*/inspection_plan.parquet"))
+    files = plan_files(plans_dir, "inspection_plan")
     if not files:
         return pd.DataFrame(columns=INSPECTION_PLAN_COLUMNS)
     return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)

@@ -139,11 +139,11 @@ def create_app(settings: Settings) -> FastAPI:
     def error_page(status: int, title: str, message: str) -> HTMLResponse:
         return html("", pages.Page("error.html", title, {"message": message}), status)
 
-    for name, build in pages.PAGE_BUILDERS.items():
-        def endpoint(name=name, build=build) -> HTMLResponse:
+    for spec in pages.FLEET_PAGES:
+        def endpoint(name=spec.name, build=spec.build) -> HTMLResponse:
             return html(name, build(review_data()))
 
-        app.add_api_route(pages.PAGES[name][1], endpoint, methods=["GET"], response_class=HTMLResponse, name=name)
+        app.add_api_route(spec.route, endpoint, methods=["GET"], response_class=HTMLResponse, name=spec.name)
 
     @app.get("/vehicles/{vehicle_number}", response_class=HTMLResponse, name="vehicle")
     def vehicle(vehicle_number: str, recorded: str | None = None) -> HTMLResponse:

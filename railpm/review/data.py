@@ -20,6 +20,7 @@ import pandas as pd
 
 from railpm import contracts
 from railpm.errors import RailpmError
+from railpm.layers import lake_dir_of, predictions_files
 
 
 class LayerMissing(RailpmError):
@@ -74,8 +75,11 @@ def _columns(path: Path, layer: str) -> list[str]:
     return list(query(path, layer, "SELECT * FROM {src} LIMIT 0").columns)
 
 
-def read_table(path: Path, layer: str, where: str = "", params: Iterable = ()) -> pd.DataFrame:
-    """A small table (dossier, RAMS, plans, registry), optionally filtered; hive partition keys included."""
+def read_layer_table(path: Path, layer: str, where: str = "", params: Iterable = ()) -> pd.DataFrame:
+    """A small table (dossier, RAMS, plans, registry), optionally filtered; hive partition keys included.
+
+    Unlike ``railpm.layers.read_table`` (strict, for the steps that act on the rows), a table not built yet
+    is ``LayerMissing`` with the command that builds it, which a page shows instead of failing."""
     return query(path, layer, f"SELECT * FROM {{src}} {('WHERE ' + where) if where else ''}", params)
 
 
@@ -84,7 +88,7 @@ def read_table(path: Path, layer: str, where: str = "", params: Iterable = ()) -
 # --------------------------------------------------------------------------------------------------
 
 def read_vehicles(lake_dir: Path) -> pd.DataFrame:
-    frame = read_table(lake_dir / "vehicles", "vehicles")
+    frame = read_layer_table(lake_dir_of(lake_dir, contracts.VEHICLES), contracts.VEHICLES.name)
     return frame[contracts.VEHICLES.column_names].sort_values("vehicle_number").reset_index(drop=True)
 
 
@@ -96,7 +100,7 @@ def read_vehicle_events(lake_dir: Path, feed: contracts.Feed, vehicle_number: st
     columns = ", ".join(f'"{c}"' for c in feed.column_names)
     where = "WHERE vehicle_number = ?" if vehicle_number is not None else ""
     frame = query(
-        lake_dir / feed.name,
+        lake_dir_of(lake_dir, feed),
         feed.name,
         f"SELECT {columns} FROM {{src}} {where} ORDER BY vehicle_number, \"{feed.time_column}\"",
         [vehicle_number] if vehicle_number is not None else [],
@@ -128,7 +132,7 @@ def read_telemetry_daily(
         f"SELECT vehicle_number, CAST(ts AS DATE) AS day, {aggregates} FROM {{src}} "
         f"{('WHERE ' + ' AND '.join(where)) if where else ''} GROUP BY 1, 2 ORDER BY 1, 2"
     )
-    frame = query(lake_dir / "telemetry", "telemetry", sql, params)
+    frame = query(lake_dir_of(lake_dir, contracts.TELEMETRY), contracts.TELEMETRY.name, sql, params)
     frame["day"] = pd.to_datetime(frame["day"])
     return frame
 
@@ -138,8 +142,8 @@ def fault_counts(lake_dir: Path, period: str) -> pd.DataFrame:
     if period not in ("month", "quarter"):
         raise ValueError(f"period must be month or quarter, not {period!r}")
     frame = query(
-        lake_dir / "faults",
-        "faults",
+        lake_dir_of(lake_dir, contracts.FAULTS),
+        contracts.FAULTS.name,
         f"SELECT CAST(date_trunc('{period}', ts) AS DATE) AS period, vehicle_type, subsystem, grade, "
         "count(*) AS faults FROM {src} GROUP BY ALL ORDER BY ALL",
     )
@@ -177,7 +181,7 @@ def recurring_faults(lake_dir: Path, repeat: int = 3, window_days: int = 30, maj
     )
     SELECT * FROM same_code UNION ALL SELECT * FROM major
     """
-    frame = query(lake_dir / "faults", "faults", sql)
+    frame = query(lake_dir_of(lake_dir, contracts.FAULTS), contracts.FAULTS.name, sql)
     catalogue = contracts.FAULT_CODE_BY_CODE
     frame["component"] = frame["fault_code"].map(lambda code: catalogue[code].component if code in catalogue else None)
     frame["description"] = frame["fault_code"].map(lambda code: catalogue[code].description if code in catalogue else "repeated major (A/B) faults")
@@ -202,9 +206,7 @@ def latest_predictions_source(predictions_dir: Path) -> Path:
     (or ``scored_day=YYYY-MM-DD/`` folders); anything else is the whole folder, filtered in DuckDB."""
     if not predictions_dir.is_dir():
         raise LayerMissing(HINTS["predictions"])
-    days = sorted(predictions_dir.glob("predictions-????-??-??.parquet")) or sorted(
-        p for p in predictions_dir.glob("scored_day=*") if p.is_dir()
-    )
+    days = predictions_files(predictions_dir) or sorted(p for p in predictions_dir.glob("scored_day=*") if p.is_dir())
     return days[-1] if days else predictions_dir
 
 
@@ -266,5 +268,5 @@ def read_traced_predictions(predictions_dir: Path, feedback: pd.DataFrame) -> pd
 def read_major_faults(lake_dir: Path) -> pd.DataFrame:
     """A/B faults (the failures the fault log reports), four columns only."""
     grades = ", ".join(f"'{g}'" for g in contracts.MAJOR_GRADES)
-    return query(lake_dir / "faults", "faults",
+    return query(lake_dir_of(lake_dir, contracts.FAULTS), contracts.FAULTS.name,
                  f"SELECT vehicle_number, fault_code, grade, ts FROM {{src}} WHERE grade IN ({grades})")

@@ -19,7 +19,7 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader, Undefined
 from markupsafe import Markup
 
-from railpm import contracts
+from railpm import contracts, layers
 from railpm.config import Settings
 from railpm.errors import RailpmError
 from railpm.review import data, plots
@@ -28,19 +28,28 @@ from railpm.review import data, plots
 # Links
 # --------------------------------------------------------------------------------------------------
 
-PAGES: dict[str, tuple[str, str, str]] = {
-    # name: (title, app route, static file)
-    "overview": ("Fleet risk", "/", "index.html"),
-    "vehicles": ("Vehicles", "/vehicles", "vehicles.html"),
-    "vehicle": ("Vehicle", "/vehicles/{vehicle}", "vehicles/{vehicle}.html"),
-    "faults": ("Faults", "/faults", "faults.html"),
-    "rams": ("RAMS", "/rams", "rams.html"),
-    "models": ("Model quality", "/models", "models.html"),
-    "inspections": ("Inspection plan", "/plans/inspections", "inspections.html"),
-    "spares": ("Spares plan", "/plans/spares", "spares.html"),
-    "feedback": ("Feedback trail", "/feedback", "feedback.html"),
-}
-NAV = ("overview", "vehicles", "faults", "rams", "models", "inspections", "spares", "feedback")
+@dataclass(frozen=True)
+class PageSpec:
+    """One page of the review app and of the static report: the one entry to add for a new page.
+
+    The template is ``templates/<name>.html`` and shows ``title`` as its heading; ``build`` makes the page from
+    ``ReviewData`` (the vehicle page, one per vehicle, is built by ``vehicle_page`` instead).
+    """
+
+    name: str
+    title: str
+    route: str
+    """app route"""
+    file: str
+    """static report file"""
+    build: Callable[[ReviewData], Page] | None = None
+    nav: bool = True
+
+    @property
+    def template(self) -> str:
+        return f"{self.name}.html"
+
+
 
 
 def file_slug(vehicle_number: str) -> str:
@@ -62,7 +71,7 @@ class Site:
         return not self.static
 
     def url(self, page: str, vehicle: str | None = None, anchor: str | None = None) -> str:
-        _, route, file = PAGES[page]
+        route, file = PAGES[page].route, PAGES[page].file
         if self.static:
             target = "../" * self.depth + file.format(vehicle=file_slug(vehicle or ""))
         else:
@@ -167,16 +176,16 @@ class ReviewData:
                 pass
 
     def dossier(self) -> pd.DataFrame:
-        return self._cached("dossier", lambda: data.read_table(self.settings.records_dir / "vehicle_dossier", "vehicle_dossier"))
+        return self._cached("dossier", lambda: data.read_layer_table(layers.record_dir(self.settings, layers.VEHICLE_DOSSIER), layers.VEHICLE_DOSSIER))
 
     def fleet_rams(self) -> pd.DataFrame:
-        return self._cached("rams", lambda: data.read_table(self.settings.records_dir / "fleet_rams", "fleet_rams"))
+        return self._cached("rams", lambda: data.read_layer_table(layers.record_dir(self.settings, layers.FLEET_RAMS), layers.FLEET_RAMS))
 
     def all_feedback(self) -> pd.DataFrame:
         """Every feedback entry so far (possibly none), oldest first."""
-        from railpm.feedback import feedback_dir_of, read_feedback
+        from railpm.feedback import read_feedback
 
-        return self._cached("feedback", lambda: read_feedback(feedback_dir_of(self.settings.lake_dir)))
+        return self._cached("feedback", lambda: read_feedback(layers.feedback_dir_of(self.settings.lake_dir)))
 
     def feedback(self, vehicle_number: str | None = None) -> pd.DataFrame:
         frame = self.all_feedback()
@@ -244,7 +253,7 @@ def environment() -> Environment:
     env.filters["fmt"] = fmt
     env.tests["nested_rows"] = nested_rows
     env.filters["words"] = lambda v: str(v).replace("_", " ")
-    env.globals["PAGES"], env.globals["NAV"] = PAGES, NAV
+    env.globals["PAGES"], env.globals["NAV"] = PAGES, [name for name, spec in PAGES.items() if spec.nav]
     return env
 
 
@@ -279,7 +288,7 @@ def overview_page(review: ReviewData, top_alerts: int = 100) -> Page:
         ).reset_index()
         context["by_depot"] = records(by_depot)
         context["vehicle_count"] = int(frame["vehicle_number"].nunique())
-    return Page("overview.html", "Fleet risk", context)
+    return page_of("overview", context)
 
 
 def _main_reason(text: str | None) -> str:
@@ -303,7 +312,7 @@ def vehicles_page(review: ReviewData) -> Page:
             )
             frame = frame.join(risk, on="vehicle_number")
         rows = records(frame)
-    return Page("vehicles.html", "Vehicles", {"registry": registry, "rows": rows})
+    return page_of("vehicles", {"registry": registry, "rows": rows})
 
 
 def vehicle_page(review: ReviewData, vehicle_number: str) -> Page:
@@ -355,7 +364,7 @@ def vehicle_page(review: ReviewData, vehicle_number: str) -> Page:
     context["work_orders"] = work_orders
 
     context["feedback"] = _feedback_section(review, vehicle_number)
-    return Page("vehicle.html", f"Vehicle {vehicle_number}", context)
+    return page_of("vehicle", context, title=f"Vehicle {vehicle_number}")
 
 
 def _dossier_items(rows: pd.DataFrame) -> list[tuple[str, Any]]:
@@ -390,7 +399,7 @@ def faults_page(review: ReviewData) -> Page:
         else:
             found = counts if not counts else Section(missing="no faults in the lake")
         context["periods"].append((period, found))
-    return Page("faults.html", "Faults", context)
+    return page_of("faults", context)
 
 
 RAMS_FIGURES = (("mtbf", "MTBF"), ("mttr", "MTTR"), ("availability", "Availability"))
@@ -411,7 +420,7 @@ def rams_page(review: ReviewData) -> Page:
                     context["plots"].append(Markup(plots.rams_bars(frame, column, title)))
         context["columns"] = list(frame.columns)
         context["rows"] = records(frame.head(2000))
-    return Page("rams.html", "RAMS", context)
+    return page_of("rams", context)
 
 
 def models_page(review: ReviewData) -> Page:
@@ -424,7 +433,7 @@ def models_page(review: ReviewData) -> Page:
             table = found.value.backtest
             if table is not None and metric in table.columns and table[metric].notna().any():
                 context["plots"].append(Markup(plots.metric_comparison(table, metric)))
-    return Page("models.html", "Model quality", context)
+    return page_of("models", context)
 
 
 def inspections_page(review: ReviewData) -> Page:
@@ -434,7 +443,7 @@ def inspections_page(review: ReviewData) -> Page:
     context: dict[str, Any] = {"plan": found}
     if found:
         context["load_plot"] = Markup(plots.depot_load(found.value.load)) if not found.value.load.empty else None
-    return Page("inspections.html", "Inspection plan", context)
+    return page_of("inspections", context)
 
 
 def spares_page(review: ReviewData) -> Page:
@@ -444,12 +453,11 @@ def spares_page(review: ReviewData) -> Page:
     context: dict[str, Any] = {"plan": found}
     if found and not found.value.rows.empty and {"stock_level", "on_hand"} <= set(found.value.rows.columns):
         context["stock_plot"] = Markup(plots.stock_levels(found.value.rows))
-    return Page("spares.html", "Spares plan", context)
+    return page_of("spares", context)
 
 
 def feedback_page(review: ReviewData, limit: int = 500) -> Page:
-    return Page("feedback.html", "Feedback trail",
-                {"feedback": _feedback_section(review, None), "trace": section(_trace, review, limit)})
+    return page_of("feedback", {"feedback": _feedback_section(review, None), "trace": section(_trace, review, limit)})
 
 
 def _trace(review: ReviewData, limit: int) -> dict:
@@ -473,12 +481,27 @@ def _trace(review: ReviewData, limit: int) -> dict:
     return {"columns": TRACE_COLUMNS, "rows": records(trace), "as_of": as_of, "total": len(predictions)}
 
 
+def page_of(name: str, context: dict, title: str | None = None) -> Page:
+    """A page of ``PAGES``: its template and title come from its entry."""
+    spec = PAGES[name]
+    return Page(spec.template, title or spec.title, context)
+
+
 def render(env: Environment, page: Page, site: Site, **extra) -> str:
     return env.get_template(page.template).render(site=site, title=page.title, **page.context, **extra)
 
 
-PAGE_BUILDERS: dict[str, Callable[[ReviewData], Page]] = {
-    "overview": overview_page, "vehicles": vehicles_page, "faults": faults_page, "rams": rams_page,
-    "models": models_page, "inspections": inspections_page, "spares": spares_page, "feedback": feedback_page,
-}
-"""The fleet-wide pages (every one but the vehicle page), by name, in navigation order."""
+PAGES: dict[str, PageSpec] = {spec.name: spec for spec in (
+    PageSpec("overview", "Fleet risk", "/", "index.html", overview_page),
+    PageSpec("vehicles", "Vehicles", "/vehicles", "vehicles.html", vehicles_page),
+    PageSpec("vehicle", "Vehicle", "/vehicles/{vehicle}", "vehicles/{vehicle}.html", nav=False),
+    PageSpec("faults", "Faults", "/faults", "faults.html", faults_page),
+    PageSpec("rams", "RAMS", "/rams", "rams.html", rams_page),
+    PageSpec("models", "Model quality", "/models", "models.html", models_page),
+    PageSpec("inspections", "Inspection plan", "/plans/inspections", "inspections.html", inspections_page),
+    PageSpec("spares", "Spares plan", "/plans/spares", "spares.html", spares_page),
+    PageSpec("feedback", "Feedback trail", "/feedback", "feedback.html", feedback_page),
+)}
+"""Every page, in navigation order: adding a page is adding an entry here and its template."""
+FLEET_PAGES = [spec for spec in PAGES.values() if spec.build is not None]
+"""The fleet-wide pages (every one but the vehicle page), each built once."""

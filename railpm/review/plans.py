@@ -17,6 +17,7 @@ import pandas as pd
 
 from railpm import contracts
 from railpm.config import Settings
+from railpm.layers import plan_files
 from railpm.review.data import HINTS, LayerMissing
 
 INSPECTION_SHOWN = [
@@ -44,8 +45,8 @@ class PlanView:
     extra: dict = field(default_factory=dict)
 
 
-def latest_plan_folder(plans_dir: Path, file_name: str, layer: str) -> Path:
-    folders = sorted(p.parent for p in plans_dir.glob(f"????-??-??/{file_name}")) if plans_dir.is_dir() else []
+def latest_plan_folder(plans_dir: Path, plan: str, layer: str) -> Path:
+    folders = [p.parent for p in plan_files(plans_dir, plan)]
     if not folders:
         raise LayerMissing(HINTS[layer])
     return folders[-1]
@@ -63,7 +64,7 @@ def _rows(frame: pd.DataFrame) -> list[dict]:
 
 
 def read_inspection_plan(settings: Settings) -> PlanView:
-    folder = latest_plan_folder(settings.plans_dir, "inspection_plan.parquet", "inspection_plan")
+    folder = latest_plan_folder(settings.plans_dir, "inspection_plan", "inspection_plan")
     from railpm.planning.inspections import InspectionRules  # OR-Tools is slow to import: only when a plan exists
 
     plan = pd.read_parquet(folder / "inspection_plan.parquet")
@@ -111,7 +112,7 @@ def read_inspection_plan(settings: Settings) -> PlanView:
 
 
 def read_spares_plan(settings: Settings) -> PlanView:
-    folder = latest_plan_folder(settings.plans_dir, "spares_plan.parquet", "spares_plan")
+    folder = latest_plan_folder(settings.plans_dir, "spares_plan", "spares_plan")
     plan = pd.read_parquet(folder / "spares_plan.parquet")
     summary = _summary(folder, "spares")
     pooling_path = folder / "spares_pooling.parquet"

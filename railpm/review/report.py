@@ -35,9 +35,9 @@ def page_count(settings: Settings) -> int:
     from railpm.review.data import read_vehicles
 
     try:
-        return len(pages.PAGE_BUILDERS) + len(read_vehicles(settings.lake_dir))
+        return len(pages.FLEET_PAGES) + len(read_vehicles(settings.lake_dir))
     except LayerMissing:
-        return len(pages.PAGE_BUILDERS)
+        return len(pages.FLEET_PAGES)
 
 
 def build_report(settings: Settings, progress: Callable[[int], None] | None = None, workers: int = 2) -> ReportResult:
@@ -57,9 +57,9 @@ def build_report(settings: Settings, progress: Callable[[int], None] | None = No
     shutil.rmtree(staging, ignore_errors=True)
     (staging / "vehicles").mkdir(parents=True)
     top = pages.Site(static=True, depth=0)
-    for name, build in pages.PAGE_BUILDERS.items():
-        html = pages.render(env, build(review), top, current=name)
-        (staging / pages.PAGES[name][2]).write_text(html, encoding="utf-8")
+    for spec in pages.FLEET_PAGES:
+        html = pages.render(env, spec.build(review), top, current=spec.name)
+        (staging / spec.file).write_text(html, encoding="utf-8")
         if progress:
             progress(1)
 
@@ -88,7 +88,7 @@ def build_report(settings: Settings, progress: Callable[[int], None] | None = No
         target.rename(old)
     staging.rename(target)
     shutil.rmtree(old, ignore_errors=True)
-    written = len(pages.PAGE_BUILDERS) + len(vehicle_numbers)
+    written = len(pages.FLEET_PAGES) + len(vehicle_numbers)
     return ReportResult(target / "index.html", written, len(vehicle_numbers), time.perf_counter() - started)
 
 

@@ -38,12 +38,27 @@ MANIFEST_SCHEMA = pa.schema(
 MANIFEST_COLUMNS = MANIFEST_SCHEMA.names
 SPOILING = ("dropout", "wrong_unit", "unknown_vehicle", "malformed")
 """Kinds that make a record fail a rule (quarantined); the others are accepted after ordering/deduplication."""
+QUARANTINE_RULES: dict[str, str] = {
+    "dropout": "signal_present",
+    "stuck": "signal_not_stuck",
+    "unknown_vehicle": "vehicle_known",
+    "malformed": "malformed_line",
+    "wrong_unit": "{column}_in_range",
+}
+"""Dirt kind -> the ingest rule (``railpm.expectations.suites``) that quarantines a record spoilt so (``{column}``:
+the spoilt column). A stuck sensor is a run of records, caught across rows; kinds not listed are accepted."""
 STUCK_HOURS = (6, 48)
 WRONG_UNITS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "ambient_temp_c": lambda celsius: celsius + 273.15,  # kelvin
     "wheel_flange_mm": lambda mm: mm / 25.4,  # inches
 }
 MALFORMED_TEXT = ("ERR", "#VALUE!", "1.2.3", "sensor fault")
+
+
+def quarantine_rule(kind: str, column: str | None = None) -> str | None:
+    """The rule a record spoilt by ``kind`` must be quarantined under, or None for a kind ingest accepts."""
+    rule = QUARANTINE_RULES.get(kind)
+    return rule.format(column=column) if rule else None
 
 
 @dataclass
