@@ -10,11 +10,29 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
 
 from railpm.config import Settings, get_settings
 from railpm.errors import RailpmError
 
+COMMAND_ORDER = (
+    "demo",
+    "generate", "import", "ingest", "records", "backtest", "train", "score", "plan", "feedback",
+    "report", "review", "vehicle",
+    "up", "down",
+)
+"""``--help`` lists the main job, then the steps in the order data moves through them, then what reads their
+output, then the production topology; a command not named here comes last."""
+
+
+class _PipelineOrder(TyperGroup):
+    def list_commands(self, ctx) -> list[str]:
+        rank = {name: i for i, name in enumerate(COMMAND_ORDER)}
+        return sorted(super().list_commands(ctx), key=lambda name: rank.get(name, len(rank)))
+
+
 app = typer.Typer(
+    cls=_PipelineOrder,
     name="railpm",
     help="Predictive maintenance for railway fleets: generate, ingest, build vehicle records, predict, plan.",
     no_args_is_help=True,
