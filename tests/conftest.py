@@ -1,4 +1,8 @@
-"""Shared fixtures: a private data root per test, and one small synthetic fleet per test session."""
+"""Shared fixtures: a private data root per test, and one small synthetic fleet per test session.
+
+Plain helper functions (no fixture) live in ``helpers.py``: test modules import them from there, never from
+this file or from one another.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ import pytest
 
 from railpm.config import DirtRates, FleetSettings, Settings
 from railpm.errors import RailpmError
-from railpm.deploy.orchestration import DagRunResult, airflow_environment, migrate_metadata_db, run_dag
+from railpm.deploy.orchestration import airflow_environment, migrate_metadata_db
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -18,12 +22,6 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 def settings(tmp_path: Path) -> Settings:
     """Settings whose every data layer lives under a fresh temporary folder."""
     return Settings(data_root=tmp_path / "data")
-
-
-def small_fleet_settings(**dirt) -> FleetSettings:
-    """A fleet small enough for unit tests yet with several failures of most components."""
-    rates = DirtRates(**dirt) if dirt else DirtRates()
-    return FleetSettings(vehicles=12, days=120, seed=11, vehicles_per_file=6, dirt=rates)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -44,24 +42,6 @@ def airflow_env(tmp_path_factory) -> dict[str, str]:
     except RailpmError as exc:
         pytest.fail(str(exc))
     return env
-
-
-def run_dag_test(
-    env: dict[str, str],
-    dag_id: str,
-    data_root: Path | str,
-    logical_date: str | None = None,
-    extra_env: dict[str, str] | None = None,
-) -> DagRunResult:
-    """Run the real ``airflow dags test <dag_id> [logical_date]`` with ``RAILPM_DATA_ROOT`` set.
-
-    Fails the test with the tail of Airflow's output unless the run ends in success.
-    """
-    run_env = {**env, "RAILPM_DATA_ROOT": str(data_root), **(extra_env or {})}
-    result = run_dag(run_env, dag_id, logical_date, cwd=REPO_ROOT)
-    if not result.succeeded:
-        pytest.fail(f"`airflow dags test {dag_id}` failed (exit {result.exit_code}):\n{result.tail()}")
-    return result
 
 
 @pytest.fixture(scope="session")

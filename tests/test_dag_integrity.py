@@ -6,14 +6,10 @@ parse time is visible in ``sys.modules`` and no other test's imports hide it.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from helpers import REPO_ROOT, run_marked
+
 DAG_FILES = sorted((REPO_ROOT / "dags").glob("*.py"))
 HEAVY = ("pyspark", "sklearn", "mlflow", "great_expectations", "duckdb")
 
@@ -39,12 +35,7 @@ print("INSPECTION " + json.dumps({"errors": {str(k): v for k, v in bag.import_er
 
 @pytest.mark.parametrize("dag_file", DAG_FILES, ids=[p.name for p in DAG_FILES])
 def test_dag_file_imports_cleanly_and_is_well_formed(dag_file, airflow_env):
-    done = subprocess.run(
-        [sys.executable, "-c", INSPECT, str(dag_file), *HEAVY], env=airflow_env, capture_output=True, text=True
-    )
-    lines = [line for line in done.stdout.splitlines() if line.startswith("INSPECTION ")]
-    assert done.returncode == 0 and lines, done.stderr[-3000:]
-    found = json.loads(lines[-1].removeprefix("INSPECTION "))
+    found = run_marked(INSPECT, "INSPECTION", airflow_env, str(dag_file), *HEAVY)
     assert found["errors"] == {}, found["errors"]  # import errors and dependency cycles
     assert found["dags"], f"{dag_file.name} defines no DAG"
     for dag_id, dag in found["dags"].items():
@@ -59,15 +50,11 @@ def test_dag_file_imports_cleanly_and_is_well_formed(dag_file, airflow_env):
 def test_fleet_ingest_wires_stages_in_order_and_publishes_each_lake_table(airflow_env):
     """Structure: registry, then catalogue, then events; Data Docs and the one publishing task after."""
     script = """
-import json
 from airflow.dag_processing.dagbag import DagBag
 dag = DagBag(dag_folder=%r).dags["fleet_ingest"]
 print("INSPECTION " + json.dumps({t.task_id: [sorted(t.downstream_task_ids), [o.name for o in t.outlets]] for t in dag.tasks}))
 """ % str(REPO_ROOT / "dags" / "fleet_ingest.py")
-    done = subprocess.run([sys.executable, "-c", script], env=airflow_env, capture_output=True, text=True)
-    lines = [line for line in done.stdout.splitlines() if line.startswith("INSPECTION ")]
-    assert lines, done.stderr[-3000:]
-    tasks = json.loads(lines[-1].removeprefix("INSPECTION "))
+    tasks = run_marked(script, "INSPECTION", airflow_env)
     downstream = {task: set(d) for task, (d, _) in tasks.items()}
 
     after = {"build_data_docs", "publish_lake_tables"}  # they also read every stage's file list

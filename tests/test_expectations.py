@@ -14,7 +14,8 @@ from railpm.expectations import ROW_ID, SUITES, SuiteInputs, add_derived_columns
 from railpm.expectations.derived import run_hours
 from railpm.expectations.suites import STUCK_MIN_HOURS
 
-REGISTRY = {"EMU-0001": "EMU", "EMU-0002": "EMU", "WAGON-0001": "WAGON"}
+from helpers import FAULT, REGISTRY, telemetry_row
+
 PARTS = frozenset({"P-WHEEL-EMU", "P-DOOR-EMU"})
 
 
@@ -41,21 +42,6 @@ def failures(feed: contracts.Feed, rows: list[dict], inputs: SuiteInputs) -> dic
     return {rule: sorted(int(r) for r in rows_) for rule, rows_ in verdict.failed_rows.items()}
 
 
-def telemetry_row(vehicle: str, hour: int, **changes) -> dict:
-    fitted = {s.column for s in contracts.signals_for_type(REGISTRY.get(vehicle, "EMU"))}
-    row = {
-        "vehicle_number": vehicle,
-        "ts": f"2025-01-{1 + hour // 24:02d}T{hour % 24:02d}:00:00Z",
-        "odometer_km": f"{120000 + 40 * hour}",
-        "speed_kmh": "62.5",
-        "load_pct": "48",
-        "ambient_temp_c": "4.25",
-    }
-    for i, signal in enumerate(contracts.SIGNALS):
-        middle = (signal.min + signal.max) / 2
-        row[signal.column] = f"{middle + 0.013 * hour + 0.001 * i:.3f}" if signal.column in fitted else None
-    row.update(changes)
-    return row
 
 
 def test_every_expectation_names_its_rule_and_every_contract_range_is_checked(inputs):
@@ -135,17 +121,6 @@ def test_run_hours_counts_identical_consecutive_readings_per_vehicle():
     assert run_hours(order, vehicle, reading).tolist() == [3, 3, 3, 1, 1, 0, 0]
 
 
-FAULT = {
-    "event_id": "F-000001",
-    "vehicle_number": "EMU-0001",
-    "vehicle_type": "EMU",
-    "depot": "DEP-NORTH",
-    "ts": "2025-01-05T10:15:00Z",
-    "fault_code": "BR-110",
-    "subsystem": "brakes",
-    "grade": "C",
-    "description": "brake release slow",
-}
 
 
 def test_fault_suite_checks_codes_grades_and_unique_event_ids(inputs):

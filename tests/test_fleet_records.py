@@ -3,9 +3,6 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from datetime import datetime, time, timedelta, timezone
 from pathlib import Path
 
@@ -14,18 +11,17 @@ import pyarrow.dataset as ds
 import pytest
 from typer.testing import CliRunner
 
+from helpers import run_marked
 from railpm import contracts
 from railpm.cli import app
 from railpm.config import DirtRates, FleetSettings, Settings, SparkSettings
 from railpm.jobs.records import RECORD_JOBS
 
-REPO = Path(__file__).resolve().parents[1]
 TEST_SPARK = SparkSettings(master="local[2]", shuffle_partitions=2, driver_memory="1g")
 """The session fixture's settings: `railpm records` in this process reuses that session, unchanged."""
 TABLES = [table for tables in RECORD_JOBS.values() for table in tables]
 
 SHAPE = """
-import json
 from airflow.dag_processing.dagbag import DagBag
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 bag = DagBag(dag_folder="dags/fleet_records.py")
@@ -44,10 +40,7 @@ print("SHAPE " + json.dumps({
 
 
 def test_fleet_records_runs_on_the_lake_and_submits_each_job_in_order(airflow_env):
-    done = subprocess.run([sys.executable, "-c", SHAPE], env=airflow_env, cwd=REPO, capture_output=True, text=True)
-    lines = [line for line in done.stdout.splitlines() if line.startswith("SHAPE ")]
-    assert done.returncode == 0 and lines, done.stderr[-3000:]
-    shape = json.loads(lines[-1].removeprefix("SHAPE "))
+    shape = run_marked(SHAPE, "SHAPE", airflow_env)
     assert shape["errors"] == {}
     # Any of the four lake tables fleet_ingest publishes starts it (not all four: vehicles rarely change).
     assert shape["condition"] == "AssetAny"

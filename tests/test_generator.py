@@ -27,7 +27,7 @@ from railpm.synth.dirt import QUARANTINE_RULES, SPOILING, quarantine_rule
 from railpm.synth import landing as synth_landing
 from railpm.synth.landing import arrow_schema
 
-from conftest import small_fleet_settings
+from helpers import small_fleet_settings
 
 TS_TEXT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 DATE_TEXT = re.compile(r"^\d{4}-\d{2}-\d{2}$")

@@ -10,7 +10,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from test_expectations import FAULT, telemetry_row
+from helpers import FAULT, telemetry_row
 
 from railpm import contracts
 from railpm.config import FleetSettings, Settings

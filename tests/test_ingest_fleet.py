@@ -6,14 +6,11 @@ rule; no clean record may be quarantined; every run record reconciles; a second 
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import run_dag_test
+from helpers import run_dag_test, run_marked
 
 from railpm import contracts
 from railpm.config import DirtRates, FleetSettings, Settings
@@ -36,7 +33,6 @@ def ingested_fleet(tmp_path_factory, airflow_env) -> Settings:
 
 
 INGEST_EVENTS = """
-import json
 from sqlalchemy import select
 from airflow.models.asset import AssetEvent, AssetModel
 from airflow.utils.session import create_session
@@ -50,10 +46,7 @@ print("EVENTS " + json.dumps([list(row) for row in rows]))
 
 def ingest_asset_events(airflow_env: dict[str, str]) -> list[list]:
     """The lake Asset events fleet_ingest runs published, read from Airflow's metadata DB."""
-    done = subprocess.run([sys.executable, "-c", INGEST_EVENTS], env=airflow_env, capture_output=True, text=True)
-    lines = [line for line in done.stdout.splitlines() if line.startswith("EVENTS ")]
-    assert lines, done.stderr[-3000:]
-    return json.loads(lines[-1].removeprefix("EVENTS "))
+    return run_marked(INGEST_EVENTS, "EVENTS", airflow_env)
 
 
 def read_all(folder: Path) -> pd.DataFrame:

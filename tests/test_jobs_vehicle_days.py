@@ -13,7 +13,6 @@ import json
 import math
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from chispa import assert_approx_df_equality, assert_df_equality
+from helpers import free_port
 from jobs_lake import feed_frame, spark_frame, write_lake_feed
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -36,8 +36,8 @@ from railpm import contracts
 from railpm.config import Settings
 from railpm.jobs import vehicle_days as vd
 from railpm.jobs.records_io import record_path
-from railpm.deploy.topology import group_members, log_tail
-from railpm.deploy.topology import stop_group as stop_process_group
+from railpm.deploy.processes import group_members, log_tail
+from railpm.deploy.processes import stop_group as stop_process_group
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 START = pd.Timestamp("2024-01-01", tz="UTC")
@@ -640,12 +640,6 @@ def test_features_of_a_day_do_not_change_when_the_future_does(spark, case, tmp_p
 CLUSTER_START_S = 180
 """How long the master and the worker may take to come up before the test gives up (a wait, not a check)."""
 SUBMIT_TIMEOUT_S = 1_800
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def stop_group(process: subprocess.Popen) -> None:

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from conftest import run_dag_test
+from helpers import run_dag_test, run_marked
 from railpm import contracts
 from railpm.models.tracking import CHAMPION, version_by_alias
 
-REPO = Path(__file__).resolve().parents[1]
 
 SHAPE = """
 import json, sys
@@ -37,11 +33,7 @@ print("SHAPE " + json.dumps(out))
 
 
 def test_train_runs_weekly_and_score_runs_on_the_records_or_a_new_model_and_publishes_predictions(airflow_env):
-    done = subprocess.run([sys.executable, "-c", SHAPE, "fleet_train", "fleet_score"], env=airflow_env, cwd=REPO,
-                          capture_output=True, text=True)
-    lines = [line for line in done.stdout.splitlines() if line.startswith("SHAPE ")]
-    assert done.returncode == 0 and lines, done.stderr[-3000:]
-    shape = json.loads(lines[-1].removeprefix("SHAPE "))
+    shape = run_marked(SHAPE, "SHAPE", airflow_env, "fleet_train", "fleet_score")
     train, score = shape["fleet_train"], shape["fleet_score"]
     assert train["errors"] == {} and score["errors"] == {}
     assert train["tasks"] == {"train_and_register": []} and train["outlets"] == {"train_and_register": ["railpm.model"]}

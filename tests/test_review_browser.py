@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -23,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from test_review_pages import SCORED_DAY, log_version, write_component_days, write_review_fleet
+from helpers import SCORED_DAY, free_port, log_version, write_component_days, write_review_fleet
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -31,12 +30,6 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 SHARED_SCREENSHOTS = Path("/tmp/railpm_screenshots")
 START_TIMEOUT_S = 180
 """Waiting for the server to come up (imports on a loaded 2-core machine); a readiness wait, not an assertion."""
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_until_serving(process: subprocess.Popen, url: str, log: Path) -> None:

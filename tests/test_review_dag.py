@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_dag_test
-from test_review_pages import SCORED_DAY, links_of, write_review_fleet
+from helpers import SCORED_DAY, links_of, run_dag_test, write_review_fleet
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -15,161 +15,45 @@ Passwords and signing keys come from the environment (``RAILPM_TOPOLOGY__*``) or
 
 from __future__ import annotations
 
-import glob
 import json
 import os
-import secrets
 import signal
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
-import psutil
-
 from railpm.config import Settings
+from railpm.deploy.credentials import topology_secrets
+from railpm.deploy.endpoints import Endpoints
+from railpm.deploy.environment import AIRFLOW_USER, airflow_environment, base_environment, init_airflow
+from railpm.deploy.health import Health
+from railpm.deploy.orchestration import AIRFLOW_BIN
+from railpm.deploy.postgres import create_databases, init_cluster, postgres_bin_dir, postgres_user
+from railpm.deploy.processes import GroupLog, PidFile, Service, log_tail, processes_with_environment, stop_group
 from railpm.errors import RailpmError
-from railpm.deploy.orchestration import AIRFLOW_BIN, REPO_DAGS_FOLDER, migrate_metadata_db
 
-MLFLOW_BIN = Path(sys.executable).with_name("mlflow")
-AIRFLOW_USER = "railpm"
-"""The Airflow admin (simple auth manager) the REST API is called as; its password is a topology secret."""
+MLFLOW_BIN = AIRFLOW_BIN.with_name("mlflow")
 SERVICES = ("postgres", "spark-master", "spark-worker", "mlflow", "airflow-api-server", "airflow-scheduler",
             "airflow-dag-processor", "airflow-triggerer")
 """Start order; ``down`` stops in the reverse order."""
 AIRFLOW_COMPONENTS = {"airflow-api-server": "api-server", "airflow-scheduler": "scheduler",
                       "airflow-dag-processor": "dag-processor", "airflow-triggerer": "triggerer"}
+__all__ = ["AIRFLOW_USER", "SERVICES", "AirflowApi", "Topology"]
 
 
 # --------------------------------------------------------------------------------------------------
-# Processes by PID
+# The topology: its services and their lifecycle; addresses, secrets, environments, health checks and the
+# databases' setup are the modules imported above
 # --------------------------------------------------------------------------------------------------
-
-def group_members(pgid: int) -> list[psutil.Process]:
-    """Live processes of a process group (zombies left to their reaper do not count)."""
-    members = []
-    for process in psutil.process_iter(["status"]):
-        try:
-            if os.getpgid(process.pid) == pgid and process.info["status"] != psutil.STATUS_ZOMBIE:
-                members.append(process)
-        except (ProcessLookupError, psutil.Error):
-            continue
-    return members
-
-
-def stop_group(pgid: int, first: signal.Signals = signal.SIGTERM, grace_s: float = 30) -> bool:
-    """Signal a service's process group (the service and what it forked: executors, task runners), SIGKILL
-    whatever outlives ``grace_s``; True if the group was running."""
-    if not group_members(pgid):
-        return False
-    for sig, grace in ((first, grace_s), (signal.SIGKILL, 10)):
-        try:
-            os.killpg(pgid, sig)
-        except ProcessLookupError:
-            break
-        deadline = time.monotonic() + grace
-        while group_members(pgid) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        if not group_members(pgid):
-            break
-    return True
-
-
-def log_tail(path: Path, lines: int = 40) -> str:
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
-
-
-@dataclass
-class Service:
-    name: str
-    command: list[str]
-    env: dict[str, str]
-    ready: Callable[[], bool]
-    """True once the service answers (a port, a health endpoint)."""
-    user: str | None = None
-    """Run as this system user (PostgreSQL refuses to run as root)."""
-
-
-@dataclass
-class PidFile:
-    path: Path
-
-    def write(self, pid: int) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_text(json.dumps({"pid": pid, "started": psutil.Process(pid).create_time()}))
-
-    def running_pid(self) -> int | None:
-        """The recorded PID if that very process still runs (same start time), else None."""
-        try:
-            record = json.loads(self.path.read_text())
-            process = psutil.Process(record["pid"])
-            if abs(process.create_time() - record["started"]) < 0.01 and process.status() != psutil.STATUS_ZOMBIE:
-                return process.pid
-        except (OSError, ValueError, KeyError, psutil.Error):
-            pass
-        return None
-
-
-@dataclass
-class GroupLog:
-    """Every process group the topology ever started, so ``down`` also reaches the children of a service that
-    crashed: a SIGKILLed scheduler leaves its LocalExecutor workers running in its old group, under no PID file."""
-
-    path: Path
-
-    def add(self, pid: int) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a") as log:
-            log.write(json.dumps({"pgid": pid, "started": psutil.Process(pid).create_time()}) + "\n")
-
-    def live_groups(self) -> list[int]:
-        """Recorded groups that still have members. A group id is never reused while any member lives; a live
-        leader with another start time means the id was reused after the group ended, so it is not ours."""
-        groups = []
-        lines = self.path.read_text().splitlines() if self.path.exists() else []
-        for record in map(json.loads, lines):
-            try:
-                if abs(psutil.Process(record["pgid"]).create_time() - record["started"]) >= 0.01:
-                    continue
-            except psutil.NoSuchProcess:
-                pass
-            if group_members(record["pgid"]):
-                groups.append(record["pgid"])
-        return groups
-
-    def clear(self) -> None:
-        self.path.unlink(missing_ok=True)
-
-
-# --------------------------------------------------------------------------------------------------
-# The topology
-# --------------------------------------------------------------------------------------------------
-
-def _get(url: str, timeout: float = 5) -> dict | None:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            body = response.read()
-            return json.loads(body) if body.strip().startswith((b"{", b"[")) else {"status": body.decode()}
-    except (OSError, ValueError):
-        return None
-
-
-def postgres_bin_dir() -> Path:
-    """The newest PostgreSQL server installed from Debian's packages (``/usr/lib/postgresql/<major>/bin``)."""
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"), key=lambda p: int(Path(p).parts[-3]))
-    if not found:
-        raise RailpmError("PostgreSQL server not found under /usr/lib/postgresql: install Debian's postgresql "
-                          "package (scripts/install-system-deps.sh does)")
-    return Path(found[-1]).parent
-
 
 @dataclass
 class Topology:
-    """Where the topology keeps its state and how its services are reached, from ``Settings.topology``."""
+    """Where the topology keeps its state and how its services are started and stopped, from ``Settings.topology``."""
 
     settings: Settings
     state: Path = field(init=False)
@@ -177,23 +61,33 @@ class Topology:
     def __post_init__(self) -> None:
         self.state = (self.settings.topology.state_dir or self.settings.data_root / "topology").resolve()
 
-    # ---- places and addresses
-    @property
-    def host(self) -> str:
-        return self.settings.topology.host
+    @cached_property
+    def endpoints(self) -> Endpoints:
+        return Endpoints(self.settings.topology)
+
+    @cached_property
+    def health(self) -> Health:
+        return Health(self.endpoints)
 
     @property
     def airflow_url(self) -> str:
-        return f"http://{self.host}:{self.settings.topology.airflow_port}"
+        return self.endpoints.airflow_url
 
     @property
     def mlflow_url(self) -> str:
-        return f"http://{self.host}:{self.settings.topology.mlflow_port}"
+        return self.endpoints.mlflow_url
 
     @property
     def spark_master_url(self) -> str:
-        return f"spark://{self.host}:{self.settings.topology.spark_master_port}"
+        return self.endpoints.spark_master_url
 
+    def spark_master_state(self) -> dict:
+        return self.health.spark_master_state()
+
+    def secrets(self) -> dict[str, str]:
+        return topology_secrets(self.state / "secrets.json", self.settings.topology)
+
+    # ---- places
     def log(self, service: str) -> Path:
         return self.state / "logs" / f"{service}.log"
 
@@ -204,118 +98,42 @@ class Topology:
     def group_log(self) -> GroupLog:
         return GroupLog(self.state / "pids" / "groups.jsonl")
 
-    # ---- secrets: from the environment, else generated once and kept beside the state (0600)
-    def secrets(self) -> dict[str, str]:
-        path = self.state / "secrets.json"
-        kept = json.loads(path.read_text()) if path.exists() else {}
-        given = self.settings.topology
-        values = {
-            "db_password": given.db_password.get_secret_value() if given.db_password else None,
-            "airflow_password": given.airflow_password.get_secret_value() if given.airflow_password else None,
-            "jwt_secret": given.jwt_secret.get_secret_value() if given.jwt_secret else None,
-        }
-        values = {k: v or kept.get(k) or secrets.token_urlsafe(24) for k, v in values.items()}
-        if values != kept:
-            self.state.mkdir(parents=True, exist_ok=True)
-            path.touch(mode=0o600)
-            os.chmod(path, 0o600)
-            path.write_text(json.dumps(values))
-        return values
-
-    def database_url(self, database: str) -> str:
-        password = self.secrets()["db_password"]
-        return f"postgresql+psycopg2://railpm:{password}@{self.host}:{self.settings.topology.postgres_port}/{database}"
-
-    # ---- environments
-    def railpm_environment(self) -> dict[str, str]:
-        """What every railpm task needs to use the topology: the data root, the Spark master, the MLflow server."""
-        return {
-            "RAILPM_DATA_ROOT": str(self.settings.data_root.resolve()),
-            "RAILPM_SPARK__MASTER": self.spark_master_url,
-            "RAILPM_MLFLOW_TRACKING_URI": self.mlflow_url,
-        }
-
     def airflow_environment(self) -> dict[str, str]:
-        home = self.state / "airflow"
-        t = self.settings.topology
-        env = {
-            **self.base_environment(),
-            **self.railpm_environment(),
-            "AIRFLOW_HOME": str(home),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_DAGS_FOLDER),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-            "AIRFLOW__CORE__PARALLELISM": str(t.airflow_parallelism),
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.database_url("airflow"),
-            "AIRFLOW__API__HOST": self.host,
-            "AIRFLOW__API__PORT": str(t.airflow_port),
-            "AIRFLOW__API__BASE_URL": self.airflow_url,
-            # Workers reach the Execution API at the API server's own address, whatever port it was given.
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.airflow_url}/execution/",
-            # One signing key for every component, or tokens one issues the next rejects.
-            "AIRFLOW__API_AUTH__JWT_SECRET": self.secrets()["jwt_secret"],
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{AIRFLOW_USER}:admin",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
-            "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "300",
-            "AIRFLOW__CORE__DAG_FILE_PROCESSOR_TIMEOUT": "300",
-            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
-            # A task whose runner died with a killed scheduler is failed (and retried) after this, not 5 minutes.
-            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(t.task_heartbeat_timeout_s),
-            # A restarted scheduler looks for the dead one's tasks within this, not 5 minutes.
-            "AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL": "30",
-            "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
-            # A task that cannot reach the MLflow server fails within seconds and is retried by Airflow, instead
-            # of MLflow's own back-off of several minutes.
-            "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
-            "MLFLOW_HTTP_REQUEST_TIMEOUT": "60",
-        }
-        return env
-
-    def base_environment(self) -> dict[str, str]:
-        """The caller's environment without Airflow settings of another installation; railpm settings stay."""
-        import pyspark
-
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "SPARK_"))}
-        env.update(SPARK_HOME=str(Path(pyspark.__path__[0])), SPARK_LOCAL_IP=self.host,
-                   PYSPARK_PYTHON=env.get("PYSPARK_PYTHON", sys.executable),
-                   PYSPARK_DRIVER_PYTHON=env.get("PYSPARK_DRIVER_PYTHON", sys.executable))
-        env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-        return env
+        return airflow_environment(self.state / "airflow", self.settings, self.endpoints, self.secrets(),
+                                   base_environment(self.endpoints.host))
 
     # ---- services
     def services(self) -> dict[str, Service]:
-        t = self.settings.topology
-        spark_class = str(Path(self.base_environment()["SPARK_HOME"]) / "bin" / "spark-class")
-        base, airflow_env = self.base_environment(), self.airflow_environment()
-        pg_bin = postgres_bin_dir()
+        t, host, health = self.settings.topology, self.endpoints.host, self.health
+        base, airflow_env = base_environment(host), self.airflow_environment()
+        spark_class = str(Path(base["SPARK_HOME"]) / "bin" / "spark-class")
         services = {
             "postgres": Service(
                 "postgres",
-                [str(pg_bin / "postgres"), "-D", str(self.state / "postgres"), "-c", f"listen_addresses={self.host}",
+                [str(postgres_bin_dir() / "postgres"), "-D", str(self.state / "postgres"), "-c", f"listen_addresses={host}",
                  "-c", f"port={t.postgres_port}", "-c", "unix_socket_directories=", "-c", "max_connections=200"],
-                base, self._postgres_ready,
-                user="postgres" if os.geteuid() == 0 else None,
+                base, health.postgres, user=postgres_user(),
             ),
             "spark-master": Service(
                 "spark-master",
-                [spark_class, "org.apache.spark.deploy.master.Master", "--host", self.host, "--port",
+                [spark_class, "org.apache.spark.deploy.master.Master", "--host", host, "--port",
                  str(t.spark_master_port), "--webui-port", str(t.spark_master_web_port)],
-                base, lambda: _get(f"http://{self.host}:{t.spark_master_web_port}/json/") is not None,
+                base, health.spark_master,
             ),
             "spark-worker": Service(
                 "spark-worker",
-                [spark_class, "org.apache.spark.deploy.worker.Worker", self.spark_master_url, "--host", self.host,
+                [spark_class, "org.apache.spark.deploy.worker.Worker", self.spark_master_url, "--host", host,
                  "--cores", str(t.spark_worker_cores), "--memory", t.spark_worker_memory,
                  "--work-dir", str(self.state / "spark-worker"), "--webui-port", str(t.spark_worker_web_port)],
-                base, self.spark_worker_registered,
+                base, health.spark_worker_registered,
             ),
             "mlflow": Service(
                 "mlflow",
-                [str(MLFLOW_BIN), "server", "--host", self.host, "--port", str(t.mlflow_port), "--workers", "1",
+                [str(MLFLOW_BIN), "server", "--host", host, "--port", str(t.mlflow_port), "--workers", "1",
                  "--serve-artifacts", "--artifacts-destination", (self.state / "mlflow-artifacts").as_uri()],
                 # The store URI holds the password: by environment, not on a command line anyone can list.
-                {**base, "MLFLOW_BACKEND_STORE_URI": self.database_url("mlflow")},
-                lambda: (_get(f"{self.mlflow_url}/health") or {}).get("status") == "OK",
+                {**base, "MLFLOW_BACKEND_STORE_URI": self.endpoints.database_url(self.secrets()["db_password"], "mlflow")},
+                health.mlflow,
             ),
         }
         for name, component in AIRFLOW_COMPONENTS.items():
@@ -323,30 +141,8 @@ class Topology:
             # from disk, so it is not started.
             extra = ["--skip-serve-logs"] if component in ("scheduler", "triggerer") else []
             services[name] = Service(name, [str(AIRFLOW_BIN), component, *extra], airflow_env,
-                                     lambda component=component: self.airflow_component_healthy(component))
+                                     lambda component=component: health.airflow_component(component))
         return services
-
-    def _postgres_ready(self) -> bool:
-        result = subprocess.run([str(postgres_bin_dir() / "pg_isready"), "-h", self.host, "-p",
-                                 str(self.settings.topology.postgres_port)], capture_output=True)
-        return result.returncode == 0
-
-    def spark_master_state(self) -> dict:
-        """The master's JSON status: workers, running and completed applications."""
-        return _get(f"http://{self.host}:{self.settings.topology.spark_master_web_port}/json/") or {}
-
-    def spark_worker_registered(self) -> bool:
-        return self.spark_master_state().get("aliveworkers", 0) >= 1
-
-    def airflow_health(self) -> dict:
-        return _get(f"{self.airflow_url}/api/v2/monitor/health") or {}
-
-    def airflow_component_healthy(self, component: str) -> bool:
-        health = self.airflow_health()
-        if component == "api-server":
-            return bool(health)
-        key = {"scheduler": "scheduler", "dag-processor": "dag_processor", "triggerer": "triggerer"}[component]
-        return (health.get(key) or {}).get("status") == "healthy"
 
     # ---- lifecycle
     def status(self) -> dict[str, int | None]:
@@ -427,79 +223,16 @@ class Topology:
     def stray_task_processes(self) -> list[int]:
         """Task processes of this topology that outlived their scheduler: Airflow's supervisor starts each task
         in a session of its own, so stopping the scheduler's process group does not reach them."""
-        home = f"AIRFLOW_HOME={self.state / 'airflow'}".encode()
-        strays = []
-        for process in psutil.process_iter():
-            try:
-                if process.pid != os.getpid() and home in Path(f"/proc/{process.pid}/environ").read_bytes().split(b"\0"):
-                    strays.append(process.pid)
-            except (OSError, psutil.Error):
-                continue
-        return strays
+        return processes_with_environment(f"AIRFLOW_HOME={self.state / 'airflow'}".encode())
 
     def _init_postgres(self) -> None:
-        data = self.state / "postgres"
-        if (data / "PG_VERSION").exists():
-            return
-        as_root = os.geteuid() == 0
-        data.mkdir(parents=True, exist_ok=True)
-        password_file = self.state / "postgres.pw"
-        password_file.write_text(self.secrets()["db_password"])
-        os.chmod(password_file, 0o600)
-        try:
-            if as_root:
-                self._reachable_by_postgres(data)
-                for path in (data, password_file):
-                    os.chown(path, *_uid_gid("postgres"))
-            done = subprocess.run(
-                [str(postgres_bin_dir() / "initdb"), "-D", str(data), "-U", "railpm", f"--pwfile={password_file}",
-                 "--auth-host=scram-sha-256", "--auth-local=reject", "-E", "UTF8", "--no-instructions"],
-                capture_output=True, text=True, user="postgres" if as_root else None,
-            )
-        finally:
-            password_file.unlink(missing_ok=True)
-        if done.returncode != 0:
-            raise RailpmError(f"initdb failed for {data}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-
-    def _reachable_by_postgres(self, data: Path) -> None:
-        """As root, PostgreSQL runs as the ``postgres`` user, who must be able to walk down to its data folder."""
-        blocked = [p for p in reversed(data.parents) if p.stat().st_mode & 0o001 == 0 and p.stat().st_uid != _uid_gid("postgres")[0]]
-        if blocked:
-            raise RailpmError(f"the postgres user cannot reach {data}: {blocked[0]} is not searchable by others "
-                              "(chmod o+x it, or set RAILPM_TOPOLOGY__STATE_DIR to a folder it can reach)")
+        init_cluster(self.state / "postgres", self.secrets()["db_password"])
 
     def _create_databases(self) -> None:
-        import psycopg2
-
-        t = self.settings.topology
-        connection = psycopg2.connect(host=self.host, port=t.postgres_port, user="railpm", dbname="postgres",
-                                      password=self.secrets()["db_password"])
-        connection.autocommit = True  # CREATE DATABASE cannot run inside a transaction
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT datname FROM pg_database")
-                existing = {row[0] for row in cursor.fetchall()}
-                for database in ("airflow", "mlflow"):
-                    if database not in existing:
-                        cursor.execute(f"CREATE DATABASE {database}")
-        finally:
-            connection.close()
+        create_databases(self.endpoints.host, self.settings.topology.postgres_port, self.secrets()["db_password"])
 
     def _init_airflow(self) -> None:
-        env = self.airflow_environment()
-        home = Path(env["AIRFLOW_HOME"])
-        home.mkdir(parents=True, exist_ok=True)
-        passwords = home / "passwords.json"
-        passwords.touch(mode=0o600)
-        passwords.write_text(json.dumps({AIRFLOW_USER: self.secrets()["airflow_password"]}))
-        migrate_metadata_db(env)
-
-
-def _uid_gid(user: str) -> tuple[int, int]:
-    import pwd
-
-    entry = pwd.getpwnam(user)
-    return entry.pw_uid, entry.pw_gid
+        init_airflow(self.airflow_environment(), self.secrets()["airflow_password"])
 
 
 # --------------------------------------------------------------------------------------------------

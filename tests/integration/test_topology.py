@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import tempfile
 import time
 from datetime import datetime, timezone
@@ -27,13 +26,9 @@ from railpm.deploy.demo import PIPELINE_DAGS
 from railpm.models.tracking import CHAMPION
 from railpm.deploy.topology import SERVICES, AirflowApi, Topology
 
+from helpers import free_port
+
 pytestmark = pytest.mark.integration
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def now_iso() -> str:
