@@ -21,6 +21,7 @@ from mlflow import MlflowClient
 from mlflow.models import infer_signature
 
 from railpm.config import ModelSettings
+from railpm.layers import COMPONENT_DAYS
 from railpm.models import plots, tracking
 from railpm.models.backtest import ALL, METHODS, Backtest, primary_metric, run_backtest
 from railpm.models.explain import candidate_features
@@ -141,7 +142,7 @@ def train_and_register(records: pd.DataFrame, params: ModelParams, settings: Mod
         mlflow.log_params({**params.flat(), **{f"settings.{k}": str(v) for k, v in settings.model_dump().items()},
                            "rows": len(records), "numeric_features": len(served.numeric_features)})
         mlflow.log_dict(recipe, tracking.RECIPE_FILE)
-        dataset = mlflow.data.from_pandas(records, source=records_source, name="component_days", targets=LABEL)
+        dataset = mlflow.data.from_pandas(records, source=records_source, name=COMPONENT_DAYS, targets=LABEL)
         mlflow.log_input(dataset, context="training")
         headline = _log_backtest(backtest, settings)
         with tempfile.TemporaryDirectory() as tmp:

@@ -10,6 +10,7 @@ from mlflow import MlflowClient
 
 from helpers import run_dag_test, run_marked
 from railpm import contracts
+from railpm.layers import predictions_files
 from railpm.models.tracking import CHAMPION, version_by_alias
 
 
@@ -60,7 +61,7 @@ def test_airflow_scores_the_fleet_with_the_champion_for_real(airflow_env, traine
     assert champion is not None and str(champion.version) == trained_fleet.model_version
 
     run_dag_test(airflow_env, "fleet_score", model_fleet.data_root, extra_env=model_env(model_fleet))
-    written = sorted(model_fleet.predictions_dir.glob("predictions-*.parquet"))
+    written = predictions_files(model_fleet.predictions_dir)
     assert written, "fleet_score wrote no predictions"
     predictions = pd.read_parquet(written[-1])
     assert list(predictions.columns) == contracts.PREDICTIONS.column_names
