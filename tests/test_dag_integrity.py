@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.airflow  # each test asks a subprocess with Airflow imported
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DAG_FILES = sorted((REPO_ROOT / "dags").glob("*.py"))
 HEAVY = ("pyspark", "sklearn", "mlflow", "great_expectations", "duckdb")

@@ -43,6 +43,7 @@ print("SHAPE " + json.dumps({
 """
 
 
+@pytest.mark.airflow
 def test_fleet_records_runs_on_the_lake_and_submits_each_job_in_order(airflow_env):
     done = subprocess.run([sys.executable, "-c", SHAPE], env=airflow_env, cwd=REPO, capture_output=True, text=True)
     lines = [line for line in done.stdout.splitlines() if line.startswith("SHAPE ")]
