@@ -11,6 +11,7 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 from typer.core import TyperGroup
+from rich.markup import escape
 
 from railpm.config import Settings, get_settings
 from railpm.errors import RailpmError
@@ -177,8 +178,8 @@ def demo(
         started = time.perf_counter()
         generate_with_progress(settings)
         timings.append(StepTiming("generate fleet", time.perf_counter() - started))
-    with console.status("starting") as status:
-        timings += run_pipeline_dags(settings, dags, on_step=lambda d: status.update(f"airflow dags test {d}"))
+    progress = DemoProgress()
+    timings += run_pipeline_dags(settings, dags, on_step=progress.step, on_task=progress.task)
     table = Table(title="railpm demo: steps")
     table.add_column("step")
     table.add_column("seconds", justify="right")
@@ -188,6 +189,31 @@ def demo(
     console.print(table)
     for what, place in where_things_are(settings, dags).items():
         console.print(f"{what}: [bold]{place}[/]")
+
+
+
+class DemoProgress:
+    """The main job's live log: a line as each step starts and ends, and one per task of the running DAG as it
+    ends (Airflow's own record of progress), so a run of minutes is never silent."""
+
+    def __init__(self) -> None:
+        self.started: dict[str, float] = {}
+
+    def step(self, name: str, timing=None) -> None:
+        import time
+
+        if timing is None:
+            self.started[name] = time.perf_counter()
+            console.print(f"[bold]▶ {name}[/] started", highlight=False)
+        else:
+            console.print(f"[bold green]✓ {name}[/] done in {timing.seconds:.1f} s", highlight=False)
+
+    def task(self, dag_id: str, event) -> None:
+        import time
+
+        if event.ended:
+            elapsed = time.perf_counter() - self.started.get(dag_id, time.perf_counter())
+            console.print(f"    {dag_id} › {escape(event.name)} finished at {elapsed:.0f} s", highlight=False)
 
 
 @app.command()

@@ -10,6 +10,8 @@ import pytest
 
 from helpers import REPO_ROOT, run_marked
 
+pytestmark = pytest.mark.airflow  # each test asks a subprocess with Airflow imported
+
 DAG_FILES = sorted((REPO_ROOT / "dags").glob("*.py"))
 HEAVY = ("pyspark", "sklearn", "mlflow", "great_expectations", "duckdb")
 

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import yaml
 
+from railpm.config import Settings
+
 DOCKER = Path(__file__).resolve().parents[1] / "docker"
 CONSTRAINTS = (DOCKER.parent / "constraints.txt").read_text()
 
@@ -53,7 +55,7 @@ def test_no_secret_is_written_in_the_topology():
     for service in doc["services"].values():
         environment = service.get("environment") or {}
         for key, value in environment.items():
-            if re.search("PASSWORD|SECRET|TOKEN", key):
+            if re.search("PASSWORD|SECRET|TOKEN", key) and not key.endswith("_FILE"):  # a file's path is no secret
                 assert str(value).startswith("${") and ":?" in str(value), (key, value)
 
 
@@ -76,3 +78,60 @@ def test_the_dags_reach_the_cluster_and_the_tracking_server_by_settings_only():
     assert environment["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
     for name in ("airflow-scheduler", "spark-worker"):
         assert "railpm-data:/data" in services[name]["volumes"], name  # the driver and executors share the data root
+
+
+AIRFLOW_SERVICES = ("airflow-init", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer")
+
+
+def topology_environment_in_compose_terms(data_root: Path) -> dict[str, str]:
+    """What ``railpm up`` gives every Airflow process, its places rewritten as the compose file names them: the
+    same variables must mean the same there (one signing key, the API server's address, the executor...)."""
+    from railpm.deploy.environment import base_environment, railpm_environment
+    from railpm.deploy.orchestration import REPO_DAGS_FOLDER
+    from railpm.deploy.topology import Topology
+
+    topology = Topology(Settings(data_root=data_root))
+    endpoints = topology.endpoints
+    env, inherited = topology.airflow_environment(), base_environment(endpoints.host)
+    own = {k: v for k, v in env.items() if k not in inherited or k in railpm_environment(topology.settings, endpoints)}
+    secrets, home = topology.secrets(), env["AIRFLOW_HOME"]
+    places = {  # longest first: a URL before the host inside it
+        endpoints.database_url(secrets["db_password"], "airflow"): "postgresql+psycopg2://railpm:${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD}"
+                                          "@postgres:5432/airflow",
+        topology.airflow_url: "http://airflow-apiserver:8080",
+        topology.mlflow_url: "http://mlflow:5000",
+        topology.spark_master_url: "spark://spark-master:7077",
+        secrets["jwt_secret"]: "${AIRFLOW_JWT_SECRET:?set AIRFLOW_JWT_SECRET}",
+        str(REPO_DAGS_FOLDER): "/opt/airflow/dags",
+        home: "/opt/airflow",
+        str(data_root.resolve()): "/data",
+    }
+    whole_values = {endpoints.host: "0.0.0.0", str(topology.settings.topology.airflow_port): "8080"}
+    translated = {}
+    for key, value in own.items():
+        for place in sorted(places, key=len, reverse=True):
+            value = value.replace(place, places[place])
+        translated[key] = whole_values.get(value, value)
+    # People open the UI through the published port, not at the container's name.
+    translated["AIRFLOW__API__BASE_URL"] = "http://localhost:8080"
+    return translated
+
+
+def test_airflow_services_share_the_environment_railpm_up_gives_its_processes(tmp_path):
+    expected = topology_environment_in_compose_terms(tmp_path / "data")
+    assert "AIRFLOW__API_AUTH__JWT_SECRET" in expected and "AIRFLOW__CORE__EXECUTION_API_SERVER_URL" in expected
+    services = compose()["services"]
+    for name in AIRFLOW_SERVICES:
+        environment = {k: str(v) for k, v in services[name]["environment"].items()}
+        # One extra: the Spark master also named as the deployment's Airflow connection (railpm.jobs.spark_submit).
+        assert environment.pop("AIRFLOW_CONN_RAILPM_SPARK") == environment["RAILPM_SPARK__MASTER"], name
+        assert environment == expected, name
+
+
+def test_airflow_components_start_after_the_metadata_db_is_migrated():
+    services = compose()["services"]
+    assert services["airflow-init"]["command"][-1] == "airflow db migrate" and services["airflow-init"]["restart"] == "no"
+    for name in AIRFLOW_SERVICES[1:]:
+        depends = services[name]["depends_on"]
+        assert depends["airflow-init"] == {"condition": "service_completed_successfully"}, name
+        assert depends["postgres"] == {"condition": "service_healthy"}, name

@@ -39,6 +39,7 @@ print("SHAPE " + json.dumps({
 """
 
 
+@pytest.mark.airflow
 def test_fleet_records_runs_on_the_lake_and_submits_each_job_in_order(airflow_env):
     shape = run_marked(SHAPE, "SHAPE", airflow_env)
     assert shape["errors"] == {}

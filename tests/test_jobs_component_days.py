@@ -181,6 +181,7 @@ def test_component_features_are_the_components_own(spark, component_days):
 # --------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_observed_failures_are_the_generators_failures(spark, model_fleet):
     """Every failure the labels see (day + days to failure, where the event is observed) is a true failure of
     that vehicle's component on that day, and every true failure after a vehicle's first record day is seen."""

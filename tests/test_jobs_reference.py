@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from jobs_lake import feed_frame, write_lake_feed
 
 from railpm import contracts
@@ -38,6 +39,7 @@ def reference_agrees(settings: Settings, out_dir) -> tuple[Comparison, pd.DataFr
     return comparison, pd.read_parquet(reference)
 
 
+@pytest.mark.slow
 def test_reference_agrees_with_spark_on_the_generated_fleet(model_fleet, tmp_path):
     _, records = reference_agrees(model_fleet, tmp_path)
     # Agreement means something only where the features carry values: every feature family does here.

@@ -1,4 +1,4 @@
-"""The ``fleet_train`` and ``fleet_score`` DAGs: their shape, and real ``airflow dags test`` runs on the model fleet."""
+"""The ``fleet_train`` and ``fleet_score`` DAGs: their shape, and their real ``airflow dags test`` runs in the main job."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from helpers import run_dag_test, run_marked
+from helpers import run_marked
 from railpm import contracts
 from railpm.layers import predictions_files
 from railpm.models.tracking import CHAMPION, version_by_alias
@@ -33,6 +33,7 @@ print("SHAPE " + json.dumps(out))
 """
 
 
+@pytest.mark.airflow
 def test_train_runs_weekly_and_score_runs_on_the_records_or_a_new_model_and_publishes_predictions(airflow_env):
     shape = run_marked(SHAPE, "SHAPE", airflow_env, "fleet_train", "fleet_score")
     train, score = shape["fleet_train"], shape["fleet_score"]
@@ -44,23 +45,17 @@ def test_train_runs_weekly_and_score_runs_on_the_records_or_a_new_model_and_publ
     assert score["outlets"] == {"score_latest_records": ["railpm.predictions"]}
 
 
-def model_env(settings) -> dict[str, str]:
-    """The fleet's model settings as the environment the DAG's tasks read them from."""
-    return {f"RAILPM_MODEL__{name.upper()}": json.dumps(value) if isinstance(value, (dict, list)) else str(value)
-            for name, value in settings.model.model_dump().items()}
-
-
 @pytest.mark.slow
-def test_airflow_scores_the_fleet_with_the_champion_for_real(airflow_env, trained_fleet, model_fleet):
-    """fleet_score, run by Airflow, writes the latest day's predictions with the version the alias points at.
-    (fleet_train's real DAG run is the main command's test, test_demo.py: training twice would double the
-    suite's dearest step.)"""
+def test_airflow_scores_the_fleet_with_the_champion_for_real(main_job_run, trained_fleet):
+    """fleet_score, run by Airflow in the main job (tests/conftest.py) after fleet_train, wrote the latest day's
+    predictions with the version the champion alias points at."""
+    model_fleet = main_job_run.settings
+    assert "fleet_score › score_latest_records finished" in main_job_run.stdout
     name = model_fleet.model.registered_model_name
     client = MlflowClient(tracking_uri=model_fleet.tracking_uri, registry_uri=model_fleet.tracking_uri)
     champion = version_by_alias(client, name, CHAMPION)
     assert champion is not None and str(champion.version) == trained_fleet.model_version
 
-    run_dag_test(airflow_env, "fleet_score", model_fleet.data_root, extra_env=model_env(model_fleet))
     written = predictions_files(model_fleet.predictions_dir)
     assert written, "fleet_score wrote no predictions"
     predictions = pd.read_parquet(written[-1])

@@ -1,4 +1,4 @@
-"""The ``fleet_plan`` DAG: its shape, and a real ``airflow dags test`` run on a tiny fleet's predictions."""
+"""The ``fleet_plan`` DAG: its shape, and its real ``airflow dags test`` run in the main job."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import SCORED_DAY, links_of, run_dag_test, write_review_fleet
+from helpers import links_of
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -29,6 +29,7 @@ print(json.dumps({
 """
 
 
+@pytest.mark.airflow
 def test_fleet_plan_runs_after_the_predictions_and_publishes_plans_and_report(airflow_env):
     done = subprocess.run([sys.executable, "-c", STRUCTURE], env=airflow_env, cwd=REPO, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -42,16 +43,18 @@ def test_fleet_plan_runs_after_the_predictions_and_publishes_plans_and_report(ai
 
 
 @pytest.mark.slow
-def test_airflow_runs_fleet_plan_for_real(airflow_env, settings):
-    write_review_fleet(settings)
-    run_dag_test(airflow_env, "fleet_plan", settings.data_root)
-
-    day_folder = settings.plans_dir / SCORED_DAY.isoformat()
+def test_airflow_runs_fleet_plan_for_real(main_job_run):
+    """fleet_plan's real run is the main job's (tests/conftest.py): both plans for the scored day, the report."""
+    settings, stdout = main_job_run.settings, main_job_run.stdout
+    for task in ("plan_inspections_and_spares", "build_static_report"):
+        assert f"fleet_plan › {task} finished" in stdout, task
+    scored_day = max(p.name for p in settings.plans_dir.iterdir() if p.is_dir())
+    day_folder = settings.plans_dir / scored_day
     assert (day_folder / "inspection_plan.parquet").is_file() and (day_folder / "spares_plan.parquet").is_file()
     summary = json.loads((day_folder / "summary.json").read_text())
-    assert summary["inspections"]["solver_status"] in ("OPTIMAL", "FEASIBLE")
+    assert summary["scored_day"] == scored_day and summary["inspections"]["solver_status"] in ("OPTIMAL", "FEASIBLE")
     index = settings.reports_dir / "index.html"
     inspections = (settings.reports_dir / "inspections.html").read_text()
-    assert index.is_file() and "no inspection plan yet" not in inspections and SCORED_DAY.isoformat() in inspections
+    assert index.is_file() and "no inspection plan yet" not in inspections and scored_day in inspections
     for link in links_of(inspections).links:
         assert (settings.reports_dir / link).is_file(), link

@@ -7,12 +7,13 @@ under the data root), so the demo exercises exactly the DAG files that productio
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from railpm.config import Settings
 from railpm.errors import RailpmError
-from railpm.deploy.orchestration import airflow_environment, migrate_metadata_db, run_dag
+from railpm.deploy.orchestration import TaskEvent, airflow_environment, migrate_metadata_db, run_dag, task_event
 
 PIPELINE_DAGS = ("fleet_ingest", "fleet_records", "fleet_train", "fleet_score", "fleet_plan")
 """The DAGs the main job chains, in data order: landing -> lake -> records -> model -> predictions -> plans
@@ -29,24 +30,44 @@ def airflow_home(settings: Settings) -> Path:
     return settings.data_root.resolve() / "airflow"
 
 
-def run_pipeline_dags(settings: Settings, dags=PIPELINE_DAGS, on_step=None) -> list[StepTiming]:
-    """Run the DAGs in order on ``settings.data_root``; stop at the first failure with Airflow's output."""
+def run_pipeline_dags(
+    settings: Settings,
+    dags=PIPELINE_DAGS,
+    on_step: Callable[..., None] | None = None,
+    on_task: Callable[[str, TaskEvent], None] | None = None,
+) -> list[StepTiming]:
+    """Run the DAGs in order on ``settings.data_root``; stop at the first failure with Airflow's output.
+
+    As it goes, ``on_step(step)`` is called when a step starts and ``on_step(step, timing)`` when it ends;
+    ``on_task(dag_id, event)`` when a task of the running DAG starts or ends (read live from Airflow's output).
+    """
     home = airflow_home(settings)
     env = airflow_environment(home)
     env["RAILPM_DATA_ROOT"] = str(settings.data_root.resolve())
     timings = []
-    started = time.perf_counter()
-    if not (home / "airflow.db").exists():
-        migrate_metadata_db(env)
-    timings.append(StepTiming("airflow db migrate", time.perf_counter() - started))
-    for dag_id in dags:
+
+    def step(name: str, run: Callable[[], None]) -> None:
         if on_step:
-            on_step(dag_id)
+            on_step(name)
         started = time.perf_counter()
-        result = run_dag(env, dag_id)
+        run()
+        timings.append(StepTiming(name, time.perf_counter() - started))
+        if on_step:
+            on_step(name, timings[-1])
+
+    def dag_test(dag_id: str) -> None:
+        def line(text: str) -> None:
+            if on_task and (event := task_event(text)):
+                on_task(dag_id, event)
+
+        result = run_dag(env, dag_id, on_line=line)
         if not result.succeeded:
             raise RailpmError(f"DAG {dag_id} failed (exit {result.exit_code}); Airflow's output ends:\n{result.tail(60)}")
-        timings.append(StepTiming(dag_id, time.perf_counter() - started))
+
+    if not (home / "airflow.db").exists():
+        step("airflow db migrate", lambda: migrate_metadata_db(env))
+    for dag_id in dags:
+        step(dag_id, lambda: dag_test(dag_id))
     return timings
 
 

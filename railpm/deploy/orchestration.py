@@ -8,8 +8,10 @@ migrated SQLite DB is all it needs; the production topology (scheduler, API serv
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,13 +61,56 @@ class DagRunResult:
         return "\n".join(self.output.splitlines()[-lines:])
 
 
-def run_dag(env: dict[str, str], dag_id: str, logical_date: str | None = None, cwd: Path | None = None) -> DagRunResult:
-    """Run ``airflow dags test <dag_id> [logical_date]``; success means Airflow reports the run finished in success."""
+TASK_STARTED = re.compile(r"\[DAG TEST\] starting task_id=(\S+) map_index=(-?\d+)")
+TASK_ENDED = re.compile(r"\[DAG TEST\] end task task_id=(\S+) map_index=(-?\d+)")
+
+
+@dataclass(frozen=True)
+class TaskEvent:
+    """A task of a ``dags test`` run starting or ending, read from Airflow's output as it is written."""
+
+    task_id: str
+    map_index: int
+    ended: bool
+
+    @property
+    def name(self) -> str:
+        return self.task_id if self.map_index < 0 else f"{self.task_id}[{self.map_index}]"
+
+
+def task_event(line: str) -> TaskEvent | None:
+    for pattern, ended in ((TASK_STARTED, False), (TASK_ENDED, True)):
+        if match := pattern.search(line):
+            return TaskEvent(match.group(1), int(match.group(2)), ended)
+    return None
+
+
+def run_dag(
+    env: dict[str, str],
+    dag_id: str,
+    logical_date: str | None = None,
+    cwd: Path | None = None,
+    on_line: Callable[[str], None] | None = None,
+) -> DagRunResult:
+    """Run ``airflow dags test <dag_id> [logical_date]``; success means Airflow reports the run finished in success.
+
+    ``on_line`` sees each line of Airflow's output (stdout and stderr) as it is written, for live progress.
+    """
     cmd = [str(AIRFLOW_BIN), "dags", "test", dag_id]
     if logical_date:
         cmd.append(logical_date)
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=str(cwd) if cwd else None)
-    output = done.stdout + done.stderr
+    # railpm names each DAG file after its DAG: parse that file only, not the whole folder.
+    dag_file = Path(env.get("AIRFLOW__CORE__DAGS_FOLDER", REPO_DAGS_FOLDER)) / f"{dag_id}.py"
+    if dag_file.is_file():
+        cmd += ["--dagfile-path", str(dag_file)]
+    lines = []
+    with subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          cwd=str(cwd) if cwd else None) as process:
+        for line in process.stdout:
+            lines.append(line)
+            if on_line:
+                on_line(line.rstrip("\n"))
+    output = "".join(lines)
     finished = [line for line in output.splitlines() if "DagRun Finished" in line]
-    succeeded = done.returncode == 0 and bool(finished) and "state=success" in finished[-1]
-    return DagRunResult(dag_id, succeeded, done.returncode, output)
+    succeeded = process.returncode == 0 and bool(finished) and "state=success" in finished[-1]
+    return DagRunResult(dag_id, succeeded, process.returncode, output)
