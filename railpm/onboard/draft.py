@@ -78,14 +78,23 @@ def guess_feed(header: list[str]) -> str:
     return max(feeds, key=lambda f: _score(f, header)).name
 
 
-def _guess_column(target: str, header: list[str], taken: set[str]) -> str | None:
-    names = {_norm(h): h for h in header if h not in taken}
-    for synonym in SYNONYMS.get(target, ()):
-        for norm, original in names.items():
-            if norm == synonym or norm.startswith(synonym + " ") or synonym in norm.split(" "):
-                return original
-    close = difflib.get_close_matches(target.replace("_", " "), list(names), n=1, cutoff=0.75)
-    return names[close[0]] if close else None
+def guess_columns(feed: contracts.Feed, header: list[str]) -> dict[str, str]:
+    """Contract column -> source column: exact synonyms for every column first, then close spellings."""
+    names = {_norm(h): h for h in header}
+    found: dict[str, str] = {}
+    for column in feed.columns:
+        for synonym in SYNONYMS.get(column.name, (column.name.replace("_", " "),)):
+            hit = next((h for n, h in names.items() if h not in found.values() and (n == synonym or n.startswith(synonym + " "))), None)
+            if hit:
+                found[column.name] = hit
+                break
+    for column in feed.columns:
+        if column.name not in found:
+            free = [n for n, h in names.items() if h not in found.values()]
+            close = difflib.get_close_matches(column.name.replace("_", " "), free, n=1, cutoff=0.75)
+            if close:
+                found[column.name] = names[close[0]]
+    return found
 
 
 def _time_spec(values: list[str]) -> dict:
@@ -122,6 +131,7 @@ def draft_mapping(folder: Path, name: str | None = None) -> str:
         "  fault_codes: []        # TODO: {code, subsystem, component, grade (A/B/C), description} per code",
         "sources:",
     ]
+    codes: set[str] = set()
     for path in files:
         delimiter, header, sample, skip = sniff(path)
         feed = contracts.FEEDS[guess_feed(header)]
@@ -143,12 +153,18 @@ def draft_mapping(folder: Path, name: str | None = None) -> str:
         if read:
             out.append(f"    read: {_yaml(read)}")
         out.append("    columns:")
-        taken: set[str] = set()
+        guessed = guess_columns(feed, header)
+        taken = set(guessed.values())
         for column in feed.columns:
-            found = _guess_column(column.name, header, taken)
+            found = guessed.get(column.name)
             spec: dict = {"from": found if found else TODO}
+            if not found and feed.references_registry and column.name in ("vehicle_type", "depot"):
+                spec = {"registry": "vehicle_type" if column.name == "vehicle_type" else "home_depot"}
+            elif not found and column.name == "subsystem" and "fault_code" in guessed:
+                spec = {"catalogue": "subsystem"}
             if found:
-                taken.add(found)
+                if column.name == "fault_code":
+                    codes |= {v for v in columns_of.get(found, []) if v.strip()}
                 values = columns_of.get(found, [])
                 if column.dtype == "timestamp":
                     spec.update(_time_spec(values))
@@ -159,11 +175,13 @@ def draft_mapping(folder: Path, name: str | None = None) -> str:
                     if hint in found.lower() and column.unit:
                         spec["unit"] = {"from": source_unit, "to": target_unit}
                         break
-                if column.allowed is not None and column.dtype == "string":
+                if column.allowed is not None and column.dtype == "string" and column.name != "fault_code":
                     seen = sorted({v for v in values if v.strip()})[:12]
                     spec["lookup"] = {v: TODO for v in seen}
                 samples = ", ".join(sorted({v for v in values if v.strip()})[:3])
                 comment = f"   # sample: {samples}" if samples else ""
+            elif "from" not in spec:
+                comment = "   # from the registry / catalogue: the export does not say it"
             else:
                 comment = f"   # {'optional' if column.nullable else 'required'}: delete the line if the export has none"
             out.append(f"      {column.name}: {_yaml(spec)}{comment}")
@@ -171,4 +189,8 @@ def draft_mapping(folder: Path, name: str | None = None) -> str:
             if h not in taken:
                 samples = ", ".join(sorted({v for v in columns_of.get(h, []) if v.strip()})[:3])
                 out.append(f"      # not mapped: {h} (sample: {samples})")
+    if codes:
+        at = out.index(next(line for line in out if line.startswith("  fault_codes:")))
+        out[at] = "  fault_codes:           # TODO: subsystem, component and grade (A/B/C) of each code seen in the sample"
+        out[at + 1:at + 1] = [f"    - {{code: {_yaml(c)}, subsystem: {TODO}, grade: {TODO}, description: \"\"}}" for c in sorted(codes)]
     return "\n".join(out) + "\n"

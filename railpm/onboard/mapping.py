@@ -256,8 +256,8 @@ class SignalEntry(_Model):
     column: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     component: str | None = None
     unit: str
-    min: float
-    max: float
+    min: int | float
+    max: int | float
     description: str = ""
 
 
@@ -348,12 +348,19 @@ def key_path(path: Path_) -> str:
 def _nodes_to_data(loader: yaml.SafeLoader, node: yaml.Node, path: Path_, lines: dict[Path_, int], file: Path):
     lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
+        explicit = [pair for pair in node.value if pair[0].tag != "tag:yaml.org,2002:merge"]
+        loader.flatten_mapping(node)  # YAML merge keys (<<: *anchor): the explicit keys given beside them win
+        merged = len(node.value) - len(explicit)
         out = {}
-        for key_node, value_node in node.value:
+        for position, (key_node, value_node) in enumerate(node.value):
             key = loader.construct_object(key_node, deep=True)
             if not isinstance(key, (str, int, float, bool)):
                 raise MappingError("a key must be a plain value", file=file, line=key_node.start_mark.line + 1, key=key_path(path))
             key = key if isinstance(key, str) else _text(key) if path and path[-1] == "lookup" else key
+            if key in out and position >= merged and list(out).index(key) < merged:
+                del out[key]
+            elif key in out and position < merged:
+                continue
             if key in out:
                 raise MappingError(f"key {key!r} given twice (first on line {lines[(*path, key)]})", file=file,
                                    line=key_node.start_mark.line + 1, key=key_path(path))

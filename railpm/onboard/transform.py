@@ -225,7 +225,7 @@ def apply_column(name: str, dtype: str, spec: ColumnMap, raw: pd.DataFrame, done
         steps = (values - spec.offset.first) * spec.offset.scale
         values = origin + pd.to_timedelta(steps, unit=spec.offset.unit)
     if dtype in ("timestamp", "date") and values.dtype == object:
-        values = _parse_times(values, spec.timestamp or spec.date_, name, held) if dtype == "timestamp" or spec.date_ is None \
+        values = _parse_times(values, spec.timestamp, name, held) if dtype == "timestamp" \
             else _parse_dates(values, spec.date_, name, held)
     if dtype in ("timestamp", "date") and context.time_axis is not None:
         axis = pd.Timestamp(context.time_axis.origin)
@@ -246,7 +246,7 @@ def apply_column(name: str, dtype: str, spec: ColumnMap, raw: pd.DataFrame, done
 
 
 def _parse_dates(text: pd.Series, spec, name: str, held: _Held) -> pd.Series:
-    fmt = spec.format or "ISO8601"
+    fmt = spec.format if spec and spec.format else "ISO8601"
     parsed = pd.to_datetime(text, format=fmt, errors="coerce")
     held.mark(text.notna() & parsed.isna(), text.map(lambda v: f"{name}: {v!r} is not a date in format {fmt}"))
     return parsed.dt.tz_localize("UTC")
@@ -277,7 +277,7 @@ def map_source(file: SourceFile, source: Source, feed_columns: list[contracts.Co
     for name, spec in source.columns.items():
         for column in spec.source_columns:
             if column not in file.header:
-                raise located.error(("sources", index, "columns", name),
+                raise located.error(("sources", index, "columns", name, "from" if spec.from_ is not None else "concat"),
                                     f"{file.path.name} has no column {column!r} (its columns: {', '.join(file.header)})")
     held = _Held(raw.index)
     _skipped(source, raw, located, index, held)
