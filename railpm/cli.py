@@ -626,6 +626,37 @@ def import_azure_pdm(
 
 
 # --------------------------------------------------------------------------------------------------
+# Your own fleet: exports + mapping files -> landing files
+# --------------------------------------------------------------------------------------------------
+
+@app.command()
+@reports_errors
+def onboard(
+    path: Annotated[str, typer.Argument(help="Folder holding the exports (maintenance system, TCMS, register, ...).")],
+    mapping: Annotated[Optional[list[str]], typer.Option(
+        "--mapping", help="Mapping file (YAML); repeat for one per export. With --init: where to write the draft.")] = None,
+    init: Annotated[bool, typer.Option("--init", help="Draft a mapping from the files' headers and a sample of values.")] = False,
+    data_root: DataRoot = None,
+) -> None:
+    """Turn a folder of an operator's exports into landing files and the fleet's catalogue, by mapping files;
+    print what was found and what the gate will quarantine."""
+    from railpm.onboard.report import print_onboarded, write_draft
+
+    if init:
+        write_draft(Path(path), Path(mapping[0]) if mapping else None, console)
+        return
+    if not mapping:
+        raise RailpmError("name at least one --mapping file (draft one with: railpm onboard --init PATH --mapping FILE)")
+    from railpm.onboard import onboard as run_onboard
+    from railpm.onboard import write_onboarded
+
+    settings = settings_from(data_root)
+    result = run_onboard(Path(path), [Path(m) for m in mapping])
+    written = write_onboarded(result, settings)
+    print_onboarded(result, written, console)
+
+
+# --------------------------------------------------------------------------------------------------
 # Vehicle records (Spark) and a vehicle's dossier
 # --------------------------------------------------------------------------------------------------
 

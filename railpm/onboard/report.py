@@ -1,0 +1,69 @@
+"""Print what onboarding found (the CLI's view of :mod:`railpm.onboard.profile`); data values are escaped for the
+terminal because they come from someone else's files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from railpm.errors import RailpmError
+from railpm.onboard.run import Onboarded
+
+
+def print_onboarded(result: Onboarded, written: dict[str, Path], console: Console) -> None:
+    profile = result.profile
+    period = profile["period"]
+    console.print(f"catalogue [bold]{escape(profile['catalogue'])}[/]: {profile['vehicles_in_registry']} vehicles in the registry, "
+                  f"period {period['start']} + {period['days']} record steps of {escape(period['record_step'])}")
+    sources = Table(title="exports read")
+    for column in ("mapping/source", "feed", "files", "rows in", "landed", "held", "folded", "held because"):
+        sources.add_column(column, justify="right" if column in ("rows in", "landed", "held", "folded", "files") else "left")
+    for r in result.sources:
+        reasons = "\n".join(f"{n:,} {escape(k)}" for k, n in sorted(r.held_reasons.items(), key=lambda kv: -kv[1]))
+        sources.add_row(f"{r.mapping}/{r.source}", r.feed, str(len(r.files)), f"{r.rows_in:,}", f"{r.landed:,}", f"{r.held:,}",
+                        f"{r.folded:,}", reasons)
+    console.print(sources)
+    feeds = Table(title="landing files, and what the gate will quarantine")
+    for column in ("feed/mapping", "rows", "vehicles", "first", "last", "gate rules broken (rows)"):
+        feeds.add_column(column, justify="right" if column in ("rows", "vehicles") else "left")
+    for key, entry in profile["feeds"].items():
+        rules = ", ".join(f"{escape(rule)} {n:,}" for rule, n in entry["rules"].items()) or "none"
+        feeds.add_row(key, f"{entry['rows']:,}", str(entry["vehicles"]), entry.get("first", "")[:19], entry.get("last", "")[:19], rules)
+    console.print(feeds)
+    for key, entry in profile["feeds"].items():
+        for column, values in entry["not_in_catalogue"].items():
+            shown = ", ".join(f"{escape(v)} ({n})" for v, n in values.items())
+            console.print(f"[yellow]not in the catalogue[/] {key} {column}: {shown}", soft_wrap=True)
+        for column, found in entry["out_of_range"].items():
+            console.print(f"[yellow]outside the declared range[/] {key} {column}: {found['rows']} rows, {found['min_found']:.4g}.."
+                          f"{found['max_found']:.4g} against {found['range'][0]}..{found['range'][1]} {escape(str(found['unit'] or ''))}",
+                          soft_wrap=True)
+    for file, columns in profile["unmapped_columns"].items():
+        console.print(f"columns not mapped in {escape(file)}: {escape(', '.join(columns))}", soft_wrap=True)
+    quarantined = sum(n for entry in profile["feeds"].values() for n in entry["rules"].values())
+    if quarantined:
+        console.print(f"[bold yellow]{quarantined:,} rule breaks in the landing files[/]: `railpm ingest` will quarantine those rows "
+                      "with these rules; fix the mapping or the catalogue first if they should pass.", soft_wrap=True)
+    for what, path in written.items():
+        console.print(f"{escape(what)}: {path}", soft_wrap=True)
+    console.print("next: export the fleet's settings, then ingest and build the records:", soft_wrap=True)
+    console.print(f"set -a; . {written['settings']}; set +a; railpm ingest && railpm records", soft_wrap=True)
+
+
+def write_draft(folder: Path, target: Path | None, console: Console) -> None:
+    from railpm.onboard.draft import draft_mapping
+
+    if not folder.is_dir():
+        raise RailpmError(f"{folder} is not a folder of exports")
+    text = draft_mapping(folder)
+    if target is None:
+        console.print(text, markup=False, highlight=False, soft_wrap=True)
+        return
+    if target.exists():
+        raise RailpmError(f"{target} exists; the draft does not overwrite a mapping")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, encoding="utf-8")
+    console.print(f"draft mapping: {target} ({text.count('TODO')} TODOs to fill)")
