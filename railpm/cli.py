@@ -464,12 +464,13 @@ def ingest(data_root: DataRoot = None) -> None:
             else:
                 bar.advance(task)
 
-        done = {r["file"] for r in ingest_landing(settings, reference_time, on_file=on_file)}
+        ran = ingest_landing(settings, reference_time, on_file=on_file)
+    done = {(r["feed"], r["part"]) for r in ran}
     with console.status("building Data Docs"):
         docs = build_data_docs(settings) if done else None
-    records = [r for r in read_run_records(settings.runs_dir) if r["file"] in done]  # as revised by later files
+    records = [r for r in read_run_records(settings.runs_dir) if (r["feed"], r["part"]) in done]  # as revised by later files
     summary = summarise(records)
-    feeds = Table(title=f"ingested {len(done)} new landing files")
+    feeds = Table(title=f"ingested {sum(r.get('status') != 'released' for r in ran)} new landing files")
     for column in ("feed", "files", "rejected", "records in", "accepted", "quarantined", "duplicates"):
         feeds.add_column(column, justify="left" if column == "feed" else "right")
     for feed, t in sorted(summary["feeds"].items(), key=lambda item: list(contracts.FEEDS).index(item[0])):
@@ -485,7 +486,15 @@ def ingest(data_root: DataRoot = None) -> None:
     for record in records:
         if record["status"] == "rejected":
             err_console.print(f"[bold yellow]rejected file:[/] {record['error']} -> {record['moved_to']}", soft_wrap=True)
-    console.print(f"lake: {settings.lake_dir}\nquarantine: {settings.quarantine_dir}\nrun records: {settings.runs_dir}", soft_wrap=True)
+    held, released = (sum(t[k] for t in summary["feeds"].values()) for k in ("held", "released"))
+    if held:
+        console.print(f"held {held:,} records of vehicles not in the registry yet (vehicle_known): released once it knows them")
+    if released:
+        console.print(f"released {released:,} held records: the registry knows their vehicles now")
+    console.print(
+        f"lake: {settings.lake_dir}\nquarantine: {settings.quarantine_dir}\nheld: {settings.held_dir}\nrun records: {settings.runs_dir}",
+        soft_wrap=True,
+    )
     if docs:
         console.print(f"Data Docs: {docs}", soft_wrap=True)
 

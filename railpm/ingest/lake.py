@@ -2,10 +2,12 @@
 
 ``lake/<feed>/day=YYYY-MM-DD/<part>.parquet`` for feeds with an event time (the UTC day of that time, so
 late and out-of-order records land in their own day), ``lake/<feed>/<part>.parquet`` for reference feeds;
+Each lake record carries its arrival (:data:`ARRIVAL_COLUMNS`).
 ``quarantine/<feed>/<part>.parquet`` holds rejected records as strings with ``_source_file``,
 ``_source_row`` and ``_rules``. ``<part>`` is the landing file's stem, so re-ingesting a file replaces its
 parts instead of adding to them. Every file is written to a hidden temporary name and renamed into place,
-so a reader never sees half a part.
+so a reader never sees half a part. ``held/<feed>/<part>.parquet`` has the quarantine's shape and holds
+records waiting for the registry to know their vehicle.
 
 Beside each lake part, ``runs/keys/<feed>/<part>.parquet`` indexes its records (key, source record number,
 content hash, day): it finds a key that another file already delivered without reading the lake.
@@ -35,6 +37,11 @@ RULES = "_rules"
 RAW_LINE = "_raw_line"
 ROW_HASH = "_row_hash"
 DAY = "_day"
+INGEST_RUN = "_ingest_run"
+INGESTED_AT = "_ingested_at"
+ARRIVAL_COLUMNS = (INGEST_RUN, INGESTED_AT)
+"""Every lake record's arrival: the ingest run that wrote it and that run's logical date, so that records,
+backtests and the audit trail can be rebuilt as known at a past date (``Settings.as_of``)."""
 
 def quarantine_schema(feed: Feed) -> pa.Schema:
     return pa.schema(
@@ -87,6 +94,13 @@ def typed_table(feed: Feed, frame: pd.DataFrame) -> pa.Table:
         else:
             arrays.append(pa.array(value, type=ARROW_TYPES[c.dtype], from_pandas=True))
     return pa.Table.from_arrays(arrays, schema=contract_schema(feed))
+
+
+def with_arrival(table: pa.Table, run_id: str, ingested_at) -> pa.Table:
+    """Typed records stamped with the run that ingested them and its logical date."""
+    n = table.num_rows
+    table = table.append_column(INGEST_RUN, pa.array([run_id] * n, pa.string()))
+    return table.append_column(INGESTED_AT, pa.array([ingested_at] * n, ARROW_TYPES["timestamp"]))
 
 
 def event_days(feed: Feed, table: pa.Table) -> np.ndarray:
