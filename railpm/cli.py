@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import sys
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -440,8 +440,6 @@ def ingest(data_root: DataRoot = None) -> None:
     Accepted records go to lake/, rejected ones to quarantine/ with the rules they broke, unreadable files to
     rejected_files/, one run record per file to runs/ and the validation report to data_docs/.
     """
-    from datetime import timezone
-
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
@@ -597,11 +595,16 @@ def import_azure_pdm(
 
 @app.command()
 @reports_errors
-def records(data_root: DataRoot = None) -> None:
+def records(
+    data_root: DataRoot = None,
+    as_of: Annotated[
+        datetime | None, typer.Option("--as-of", help="Rebuild as known then: lake records ingested later are left out.")
+    ] = None,
+) -> None:
     """Build the vehicle records from the lake with Spark (what fleet_records does, in one local session).
 
     Writes records/vehicle_days, component_days, vehicle_dossier, fleet_rams and fault_summary; the master is
-    $RAILPM_SPARK__MASTER (local[*] by default).
+    $RAILPM_SPARK__MASTER (local[*] by default). With --as-of (UTC) they go to records_as_of/<time>/ instead.
     """
     import pyarrow.dataset as ds
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -609,7 +612,7 @@ def records(data_root: DataRoot = None) -> None:
 
     from railpm.records import RECORD_JOBS, build_records
 
-    settings = settings_from(data_root)
+    settings = settings_from(data_root, **({"as_of": as_of.replace(tzinfo=as_of.tzinfo or timezone.utc)} if as_of else {}))
     with Progress(TextColumn("[bold]building records[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("jobs"), TimeElapsedColumn(), console=console) as bar:
         task = bar.add_task(f"(Spark {settings.spark.master})", total=len(RECORD_JOBS))

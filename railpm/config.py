@@ -188,6 +188,9 @@ class Settings(BaseSettings):
 
     @cached_property
     def records_dir(self) -> Path:
+        """Records built as known at ``as_of`` go beside the serving ones, never over them."""
+        if self.as_of is not None:
+            return self.data_root / "records_as_of" / self.as_of.strftime("%Y-%m-%dT%H%M%S")
         return self.data_root / "records"
 
     @cached_property

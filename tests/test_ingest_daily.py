@@ -86,3 +86,26 @@ def test_records_of_a_vehicle_the_registry_does_not_know_yet_are_held_then_relea
     written = {p: p.read_bytes() for p in settings.data_root.rglob("*.parquet")}
     assert ingest_landing(settings, DAY_2, run_id="day-2 again") == []
     assert {p: p.read_bytes() for p in settings.data_root.rglob("*.parquet")} == written
+
+
+def test_a_late_record_changes_the_records_as_of_today_but_not_as_of_yesterday(settings, spark):
+    from railpm.jobs import vehicle_days
+
+    land_registry(settings)
+    rows = [telemetry_row("EMU-0001", h) for h in range(24)]
+    late = rows.pop(5)
+    write_csv(settings.landing_dir / "telemetry" / "telemetry-2025-01-01.csv", contracts.TELEMETRY, rows)
+    ingest_landing(settings, DAY_1, run_id="day-1")
+    write_csv(settings.landing_dir / "telemetry" / "telemetry-late-2025-01-01.csv", contracts.TELEMETRY, [late])
+    ingest_landing(settings, DAY_2, run_id="day-2")
+
+    def readings_on_the_first(as_of: datetime) -> int:
+        known = Settings(data_root=settings.data_root, history_start=settings.history_start, as_of=as_of)
+        vehicle_days.run(spark, known)
+        assert known.records_dir.parent == settings.data_root / "records_as_of"  # the serving records are not touched
+        days = pd.read_parquet(known.records_dir / "vehicle_days")
+        return int(days.loc[days["day"].astype(str) == "2025-01-01", "readings_1d"].iloc[0])
+
+    assert readings_on_the_first(DAY_1) == 23  # as known yesterday: the late hour had not arrived
+    assert readings_on_the_first(DAY_2) == 24
+    assert not (settings.records_dir).exists()

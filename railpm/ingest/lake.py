@@ -30,18 +30,13 @@ from railpm import contracts
 from railpm.contracts import Feed
 from railpm.expectations import ROW_ID
 from railpm.expectations.suites import value_column
-from railpm.arrow import ARROW_TYPES, arrow_schema as contract_schema
+from railpm.arrow import ARRIVAL_COLUMNS, ARROW_TYPES, INGEST_RUN, INGESTED_AT, arrow_schema as contract_schema
 
 SOURCE_FILE = "_source_file"
 RULES = "_rules"
 RAW_LINE = "_raw_line"
 ROW_HASH = "_row_hash"
 DAY = "_day"
-INGEST_RUN = "_ingest_run"
-INGESTED_AT = "_ingested_at"
-ARRIVAL_COLUMNS = (INGEST_RUN, INGESTED_AT)
-"""Every lake record's arrival: the ingest run that wrote it and that run's logical date, so that records,
-backtests and the audit trail can be rebuilt as known at a past date (``Settings.as_of``)."""
 
 def quarantine_schema(feed: Feed) -> pa.Schema:
     return pa.schema(
