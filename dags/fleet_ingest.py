@@ -5,7 +5,9 @@ task, stage by stage: the vehicle registry first (the other feeds' vehicles are 
 catalogue (stock and work orders name its parts), then telemetry, faults, work orders and stock. Each task
 is one call to ``railpm.ingest.ingest_file``: accepted records go to ``lake/<feed>/``, rejected ones to
 ``quarantine/<feed>/`` with the rules they broke, unreadable files to ``rejected_files/``, and a run record
-that reconciles every record to ``runs/``. Then the GX Data Docs (``data_docs/index.html``) are rebuilt and
+that reconciles every record to ``runs/``; records of a vehicle the registry does not know yet are held
+(``held/``) and released by the first run after the registry knows it (``release_held_records``). The gate's
+period runs from the deployment's ``RAILPM_HISTORY_START`` to the run's logical date. Then the GX Data Docs (``data_docs/index.html``) are rebuilt and
 one task publishes the Asset of each lake table with new files (``railpm.deploy.assets.LAKE``, through the alias
 ``LAKE_UPDATES``: all in one go, so one ingest run starts one ``fleet_records`` run). Re-running adds nothing: files already ingested are recognised by their content hash.
 The data root comes from ``RAILPM_DATA_ROOT``, read inside the tasks.
@@ -36,8 +38,16 @@ def fleet_ingest():
         from railpm.config import get_settings
         from railpm.ingest import ingest_file
 
-        record = ingest_file(get_settings(), relative, reference_time=dag_run.run_after)
-        return {k: record.get(k) for k in ("file", "status", "rows_in", "accepted", "quarantined", "duplicates_removed", "error")}
+        record = ingest_file(get_settings(), relative, reference_time=dag_run.logical_date or dag_run.run_after, run_id=dag_run.run_id)
+        return {k: record.get(k) for k in ("file", "status", "rows_in", "accepted", "quarantined", "duplicates_removed", "held", "error")}
+
+    @task(trigger_rule="none_failed")
+    def release_held_records(dag_run=None) -> list[str]:
+        from railpm.config import get_settings
+        from railpm.ingest import release_held
+
+        released = release_held(get_settings(), reference_time=dag_run.logical_date or dag_run.run_after, run_id=dag_run.run_id)
+        return sorted({record["file"] for record in released})
 
     @task(trigger_rule="none_failed")
     def build_data_docs(*new_files: list[str]) -> str | None:
@@ -69,8 +79,10 @@ def fleet_ingest():
             stages[-1][1] >> files
         stages.append((files, ingest))
     last_ingest = stages[-1][1]
-    last_ingest >> build_data_docs(*(files for files, _ in stages))
-    last_ingest >> publish_lake_tables(*(files for files, _ in stages))
+    released = release_held_records()
+    last_ingest >> released
+    released >> build_data_docs(*(files for files, _ in stages), released)
+    publish_lake_tables(*(files for files, _ in stages), released)
 
 
 fleet_ingest()

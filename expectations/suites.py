@@ -66,8 +66,8 @@ class SuiteInputs:
     """What a suite needs beyond the contract; passed in so that validation never reads the clock."""
 
     period_start: datetime
-    period_end: datetime
-    """Exclusive end of the fleet period that event times must fall in."""
+    period_end: datetime | None
+    """Exclusive end of the fleet period that event times must fall in (None: the reference time bounds them)."""
     reference_time: datetime
     """The run's notion of now: no timestamp may be later."""
     vehicle_types: dict[str, str] = field(default_factory=dict)
@@ -79,6 +79,11 @@ class SuiteInputs:
     def for_fleet(cls, start: date, days: int, reference_time: datetime, **reference) -> SuiteInputs:
         begin = datetime.combine(start, time(0), tzinfo=timezone.utc)
         return cls(begin, begin + timedelta(days=days), _utc(reference_time), **reference)
+
+    @classmethod
+    def for_deployment(cls, history_start: date, reference_time: datetime, **reference) -> SuiteInputs:
+        """A running fleet's gate: events from its history start up to the run's logical date, no fixed end."""
+        return cls(datetime.combine(history_start, time(0), tzinfo=timezone.utc), None, _utc(reference_time), **reference)
 
 
 def _utc(moment: datetime) -> datetime:
@@ -107,10 +112,13 @@ def _column_expectations(feed: Feed, c: contracts.Column, inputs: SuiteInputs):
     yield _expect(gxe.ExpectColumnValuesToNotBeNull, column_rule(c.name, "parseable"), notes, column=typed, row_condition=where)
     if c.name == feed.time_column:
         start, end = inputs.period_start, inputs.period_end
-        notes = f"{c.name} within the fleet period [{start.isoformat()}, {end.isoformat()})"
-        yield _expect(
-            gxe.ExpectColumnValuesToBeBetween, column_rule(c.name, "in_period"), notes, column=typed, min_value=start, max_value=end, strict_max=True
-        )
+        if end is None:
+            notes = f"{c.name} not before the fleet's history start {start.isoformat()}"
+            bounds = {"min_value": start}
+        else:
+            notes = f"{c.name} within the fleet period [{start.isoformat()}, {end.isoformat()})"
+            bounds = {"min_value": start, "max_value": end, "strict_max": True}
+        yield _expect(gxe.ExpectColumnValuesToBeBetween, column_rule(c.name, "in_period"), notes, column=typed, **bounds)
     notes = f"{c.name} not later than the run's reference time {inputs.reference_time.isoformat()}"
     yield _expect(gxe.ExpectColumnValuesToBeBetween, column_rule(c.name, "not_future"), notes, column=typed, max_value=inputs.reference_time)
 

@@ -39,7 +39,8 @@ def cut_lineage(frame: DataFrame) -> DataFrame:
 
 
 def read_lake(session: SparkSession, settings: Settings, *feeds: contracts.Feed, optional: bool = False) -> list[DataFrame]:
-    return [read_lake_feed(session, settings.lake_dir, feed, optional=optional) for feed in feeds]
+    """The lake tables the jobs read, as known at ``settings.as_of`` when it is set (``--as-of``)."""
+    return [read_lake_feed(session, settings.lake_dir, feed, optional=optional, as_of=settings.as_of) for feed in feeds]
 
 
 def record_path(settings: Settings, table: str) -> Path:

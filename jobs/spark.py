@@ -7,12 +7,15 @@ decides where they run. Local runs (CLI, tests, benchmarks) name the master from
 from __future__ import annotations
 
 import sys
+from datetime import datetime
 from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from railpm import contracts
+from railpm.arrow import INGESTED_AT
 from railpm.config import SparkSettings
 from railpm.errors import BadInputError, RailpmError
 from railpm.layers import lake_dir_of
@@ -72,10 +75,14 @@ def spark_schema(feed: contracts.Feed) -> T.StructType:
     )
 
 
-def read_lake_feed(session: SparkSession, lake_dir: Path | str, feed: contracts.Feed, optional: bool = False) -> DataFrame:
+def read_lake_feed(
+    session: SparkSession, lake_dir: Path | str, feed: contracts.Feed, optional: bool = False, as_of: datetime | None = None
+) -> DataFrame:
     """A lake table with its contract's columns (the ``day=`` partition folder is not a column of the feed).
 
     ``optional``: a fleet may not send this feed at all (no telemetry, no fault log); its table is then empty.
+    ``as_of``: only the records ingested by then (their ``_ingested_at``), so records rebuilt as known at a past
+    date do not see a record that arrived late.
     """
     path = lake_dir_of(lake_dir, feed)
     if optional and not path.exists():
@@ -86,6 +93,10 @@ def read_lake_feed(session: SparkSession, lake_dir: Path | str, feed: contracts.
     missing = [c for c in feed.column_names if c not in frame.columns]
     if missing:
         raise BadInputError(f"lake table {feed.name} lacks columns {missing}", file=path, rule="contract_columns")
+    if as_of is not None:
+        if INGESTED_AT not in frame.columns:
+            raise BadInputError(f"lake table {feed.name} has no arrival times to read it as of {as_of}", file=path, rule="arrival_known")
+        frame = frame.where(frame[INGESTED_AT] <= F.lit(as_of).cast(T.TimestampType()))
     return frame.select(
         *(frame[c.name].cast(_SPARK_TYPES[c.dtype]).alias(c.name) for c in feed.columns)
     )

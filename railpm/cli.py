@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import sys
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -483,8 +483,6 @@ def ingest(data_root: DataRoot = None) -> None:
     Accepted records go to lake/, rejected ones to quarantine/ with the rules they broke, unreadable files to
     rejected_files/, one run record per file to runs/ and the validation report to data_docs/.
     """
-    from datetime import timezone
-
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
@@ -507,12 +505,13 @@ def ingest(data_root: DataRoot = None) -> None:
             else:
                 bar.advance(task)
 
-        done = {r["file"] for r in ingest_landing(settings, reference_time, on_file=on_file)}
+        ran = ingest_landing(settings, reference_time, on_file=on_file)
+    done = {(r["feed"], r["part"]) for r in ran}
     with console.status("building Data Docs"):
         docs = build_data_docs(settings) if done else None
-    records = [r for r in read_run_records(settings.runs_dir) if r["file"] in done]  # as revised by later files
+    records = [r for r in read_run_records(settings.runs_dir) if (r["feed"], r["part"]) in done]  # as revised by later files
     summary = summarise(records)
-    feeds = Table(title=f"ingested {len(done)} new landing files")
+    feeds = Table(title=f"ingested {sum(r.get('status') != 'released' for r in ran)} new landing files")
     for column in ("feed", "files", "rejected", "records in", "accepted", "quarantined", "duplicates"):
         feeds.add_column(column, justify="left" if column == "feed" else "right")
     for feed, t in sorted(summary["feeds"].items(), key=lambda item: list(contracts.FEEDS).index(item[0])):
@@ -528,7 +527,15 @@ def ingest(data_root: DataRoot = None) -> None:
     for record in records:
         if record["status"] == "rejected":
             err_console.print(f"[bold yellow]rejected file:[/] {record['error']} -> {record['moved_to']}", soft_wrap=True)
-    console.print(f"lake: {settings.lake_dir}\nquarantine: {settings.quarantine_dir}\nrun records: {settings.runs_dir}", soft_wrap=True)
+    held, released = (sum(t[k] for t in summary["feeds"].values()) for k in ("held", "released"))
+    if held:
+        console.print(f"held {held:,} records of vehicles not in the registry yet (vehicle_known): released once it knows them")
+    if released:
+        console.print(f"released {released:,} held records: the registry knows their vehicles now")
+    console.print(
+        f"lake: {settings.lake_dir}\nquarantine: {settings.quarantine_dir}\nheld: {settings.held_dir}\nrun records: {settings.runs_dir}",
+        soft_wrap=True,
+    )
     if docs:
         console.print(f"Data Docs: {docs}", soft_wrap=True)
 
@@ -662,11 +669,16 @@ def onboard(
 
 @app.command()
 @reports_errors
-def records(data_root: DataRoot = None) -> None:
+def records(
+    data_root: DataRoot = None,
+    as_of: Annotated[
+        datetime | None, typer.Option("--as-of", help="Rebuild as known then: lake records ingested later are left out.")
+    ] = None,
+) -> None:
     """Build the vehicle records from the lake with Spark (what fleet_records does, in one local session).
 
     Writes records/vehicle_days, component_days, vehicle_dossier, fleet_rams and fault_summary; the master is
-    $RAILPM_SPARK__MASTER (local[*] by default).
+    $RAILPM_SPARK__MASTER (local[*] by default). With --as-of (UTC) they go to records_as_of/<time>/ instead.
     """
     import pyarrow.dataset as ds
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -674,7 +686,7 @@ def records(data_root: DataRoot = None) -> None:
 
     from railpm.jobs.records import RECORD_JOBS, build_records
 
-    settings = settings_from(data_root)
+    settings = settings_from(data_root, **({"as_of": as_of.replace(tzinfo=as_of.tzinfo or timezone.utc)} if as_of else {}))
     with Progress(TextColumn("[bold]building records[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("jobs"), TimeElapsedColumn(), console=console) as bar:
         task = bar.add_task(f"(Spark {settings.spark.master})", total=len(RECORD_JOBS))

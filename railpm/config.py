@@ -9,7 +9,7 @@ environment themselves.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -135,6 +135,14 @@ class Settings(BaseSettings):
         " one: its vehicle types, components, signals, fault codes and record step",
     )
     mlflow_tracking_uri: str | None = Field(None, description="default: SQLite store under data_root")
+    history_start: date = Field(
+        date(2025, 1, 1),
+        description="the deployment's first day of fleet history: the ingest gate quarantines events before it"
+        " (`*_in_period`); events after the run's logical date are `*_not_future`",
+    )
+    as_of: datetime | None = Field(
+        None, description="rebuild records as known at this time: lake records ingested later are left out"
+    )
     fleet: FleetSettings = FleetSettings()
     spark: SparkSettings = SparkSettings()
     model: ModelSettings = ModelSettings()
@@ -165,6 +173,11 @@ class Settings(BaseSettings):
         return self.data_root / "rejected_files"
 
     @cached_property
+    def held_dir(self) -> Path:
+        """Records of vehicles the registry does not know yet, released once it does."""
+        return self.data_root / "held"
+
+    @cached_property
     def runs_dir(self) -> Path:
         """Run records (one JSON per ingest/job run) that reconcile counts."""
         return self.data_root / "runs"
@@ -175,6 +188,9 @@ class Settings(BaseSettings):
 
     @cached_property
     def records_dir(self) -> Path:
+        """Records built as known at ``as_of`` go beside the serving ones, never over them."""
+        if self.as_of is not None:
+            return self.data_root / "records_as_of" / self.as_of.strftime("%Y-%m-%dT%H%M%S")
         return self.data_root / "records"
 
     @cached_property

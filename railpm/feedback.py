@@ -349,10 +349,12 @@ def run_record_feedback(settings, entry: Feedback, *, recorded_at: datetime | No
 def run_trace(settings, *, scored_day: date, vehicle_number: str | None = None, component: str | None = None) -> pd.DataFrame:
     """The trail of one day's predictions (optionally one vehicle / component) as the lake knows it now.
 
-    "Now" is the last day the fault log reaches, so a replayed or synthetic fleet is judged by its own clock.
+    "Now" is the last day the fault log reaches, so a replayed or synthetic fleet is judged by its own clock;
+    with ``settings.as_of`` it is that time, and faults ingested or feedback recorded later are left out.
     """
     import pyarrow.compute as pc
 
+    from railpm.arrow import INGESTED_AT
     from railpm.planning.run import read_inspection_plans
 
     predictions = read_predictions(settings.predictions_dir, scored_day)
@@ -364,18 +366,21 @@ def run_trace(settings, *, scored_day: date, vehicle_number: str | None = None, 
         raise RailpmError(f"no prediction on {scored_day} for {vehicle_number or 'any vehicle'}/{component or 'any component'}")
     faults_dir = lake_table(settings, contracts.FAULTS)
     since = pd.Timestamp(scored_day, tz="UTC")
+    known = pc.field(INGESTED_AT) <= pd.Timestamp(settings.as_of) if settings.as_of else None
     try:
-        as_of = pd.to_datetime(read_table(faults_dir, ["ts"])["ts"], utc=True).max().date()
-        faults = read_table(
-            faults_dir, ["vehicle_number", "ts", "fault_code", "grade"],
-            filter=pc.field("grade").isin(list(contracts.MAJOR_GRADES)) & (pc.field("ts") >= since),
-        )
+        as_of = pd.to_datetime(read_table(faults_dir, ["ts"], filter=known)["ts"], utc=True).max().date()
+        wanted = pc.field("grade").isin(list(contracts.MAJOR_GRADES)) & (pc.field("ts") >= since)
+        faults = read_table(faults_dir, ["vehicle_number", "ts", "fault_code", "grade"], filter=wanted if known is None else wanted & known)
     except RailpmError:
         as_of, faults = scored_day, pd.DataFrame(columns=["vehicle_number", "ts", "fault_code", "grade"])
+    feedback = read_feedback(feedback_dir_of(settings.lake_dir))
+    if settings.as_of:
+        as_of = settings.as_of.date()
+        feedback = feedback.loc[pd.to_datetime(feedback["recorded_at"], utc=True) <= pd.Timestamp(settings.as_of)]
     return trace_predictions(
         predictions,
         read_inspection_plans(settings.plans_dir),
-        read_feedback(feedback_dir_of(settings.lake_dir)),
+        feedback,
         observed_failures(faults),
         horizon_days=settings.model.horizon_days,
         as_of=as_of,

@@ -16,7 +16,7 @@ from railpm import contracts
 from railpm.config import FleetSettings, Settings
 from railpm.errors import RailpmError
 from railpm.ingest import ingest_file, ingest_landing, new_landing_files_by_stage, summarise
-from railpm.ingest.lake import contract_schema
+from railpm.ingest.lake import ARRIVAL_COLUMNS, INGESTED_AT, contract_schema
 from railpm.ingest.runs import read_run_records
 
 REFERENCE_TIME = datetime(2025, 6, 1, tzinfo=timezone.utc)
@@ -72,17 +72,20 @@ def test_malformed_lines_are_quarantined_with_their_record_number_and_counts_rec
     records = {r["file"]: r for r in ingest_landing(settings, REFERENCE_TIME)}
 
     telemetry = records["telemetry/telemetry-0001.csv"]
-    assert (telemetry["rows_in"], telemetry["accepted"], telemetry["quarantined"], telemetry["duplicates_removed"]) == (8, 5, 2, 1)
-    assert telemetry["rules"] == {"malformed_line": 1, "vehicle_known": 1}
-    assert quarantined(settings, "telemetry", "telemetry-0001") == {3: "malformed_line", 7: "vehicle_known"}
+    counts = ("rows_in", "accepted", "quarantined", "duplicates_removed", "held")
+    assert tuple(telemetry[k] for k in counts) == (8, 5, 1, 1, 1)
+    assert telemetry["rules"] == {"malformed_line": 1}
+    assert quarantined(settings, "telemetry", "telemetry-0001") == {3: "malformed_line"}
     raw = pd.read_parquet(settings.quarantine_dir / "telemetry" / "telemetry-0001.parquet").set_index("_source_row")
-    assert raw.loc[3, "_raw_line"] == broken and raw.loc[7, "vehicle_number"] == "EMU-0009"
+    assert raw.loc[3, "_raw_line"] == broken
+    held = pd.read_parquet(settings.held_dir / "telemetry" / "telemetry-0001.parquet").set_index("_source_row")
+    assert held.loc[7, "vehicle_number"] == "EMU-0009" and held.loc[7, "_rules"] == "vehicle_known"
     assert len(lake_rows(settings, "telemetry")) == telemetry["accepted"]
 
     faults = records["faults/faults-2025-01.jsonl"]
     assert (faults["rows_in"], faults["accepted"], faults["quarantined"]) == (3, 1, 2)
     assert quarantined(settings, "faults", "faults-2025-01") == {2: "malformed_line", 3: "grade_allowed"}
-    assert summarise(list(records.values()))["rules"] == {"grade_allowed": 1, "malformed_line": 2, "vehicle_known": 1}
+    assert summarise(list(records.values()))["rules"] == {"grade_allowed": 1, "malformed_line": 2}
 
 
 def test_rerunning_adds_nothing(settings):
@@ -186,10 +189,12 @@ def test_parquet_landing_is_read_typed_and_the_lake_has_the_contract_schema(sett
 
     assert (record["accepted"], record["rules"]) == (3, {"wheel_flange_mm_in_range": 1})
     part = pq.read_table(settings.lake_dir / "telemetry" / "day=2025-01-01" / "telemetry-0001.parquet")
-    assert part.schema.equals(contract_schema(contracts.TELEMETRY), check_metadata=False)
+    assert part.select(contracts.TELEMETRY.column_names).schema.equals(contract_schema(contracts.TELEMETRY), check_metadata=False)
+    assert part.column_names == [*contracts.TELEMETRY.column_names, *ARRIVAL_COLUMNS]
+    assert set(part.column(INGESTED_AT).to_pylist()) == {REFERENCE_TIME}
     assert part.column("odometer_km").to_pylist() == [120000.0, 120040.0, 120080.0]
     assert quarantined(settings, "telemetry", "telemetry-0001") == {4: "wheel_flange_mm_in_range"}
-    vehicles = pq.read_table(settings.lake_dir / "vehicles" / "vehicles.parquet")
+    vehicles = pq.read_table(settings.lake_dir / "vehicles" / "vehicles.parquet").drop_columns(list(ARRIVAL_COLUMNS))
     assert vehicles.schema.equals(contract_schema(contracts.VEHICLES), check_metadata=False)
 
 
@@ -214,10 +219,10 @@ def test_the_ingest_command_reports_per_feed_and_per_rule_counts_and_where_thing
     done = runner.invoke(app, ["ingest", "--data-root", str(settings.data_root)], terminal_width=200)
     assert done.exit_code == 0, done.output
     assert "ingested 3 new landing files" in done.output
-    assert "vehicle_known" in done.output and "faults-2025-01.jsonl" in done.output
+    assert "held 1 records of vehicles not in the registry yet" in done.output and "faults-2025-01.jsonl" in done.output
     assert str(settings.data_docs_dir / "index.html") in done.output and (settings.data_docs_dir / "index.html").exists()
     telemetry_line = next(line for line in done.output.splitlines() if "telemetry" in line and "│" in line)
-    assert [cell.strip() for cell in telemetry_line.split("│")[1:-1]] == ["telemetry", "1", "0", "4", "3", "1", "0"]
+    assert [cell.strip() for cell in telemetry_line.split("│")[1:-1]] == ["telemetry", "1", "0", "4", "3", "0", "0"]
 
     again = runner.invoke(app, ["ingest", "--data-root", str(settings.data_root)], terminal_width=200)
     assert again.exit_code == 0 and "ingested 0 new landing files" in again.output

@@ -40,6 +40,7 @@ class Landing:
         return {
             "RAILPM_DATA_ROOT": str(root),
             "RAILPM_CATALOGUE": str(root / CATALOGUE_FILE),
+            "RAILPM_HISTORY_START": self.start.isoformat(),
             "RAILPM_FLEET__START": self.start.isoformat(),
             "RAILPM_FLEET__DAYS": str(self.days),
             "RAILPM_MODEL__HORIZON_DAYS": str(self.horizon_days),

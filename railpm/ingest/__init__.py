@@ -4,7 +4,8 @@ Entry points call these with values from ``Settings`` and the run's reference ti
 
 - :func:`new_landing_files` lists the files not ingested yet, in stages (registry, catalogue, the rest);
 - :func:`ingest_file` ingests one of them (one Airflow mapped task per file);
-- :func:`ingest_landing` ingests all new files in order (the ``railpm ingest`` command);
+- :func:`ingest_landing` ingests all new files in order, then releases held records (the ``railpm ingest`` command);
+- :func:`release_held` ingests held records whose vehicle the registry knows now (a task of its own in the DAG);
 - :func:`build_data_docs` renders the GX validation results as a static site.
 """
 
@@ -16,6 +17,7 @@ from datetime import datetime
 from railpm.config import Settings
 from railpm.ingest import runs
 from railpm.ingest.landing import STAGES, LandingFile, list_landing_files
+from railpm.ingest.held import release_held
 from railpm.ingest.step import SUPERSEDED, ingest_file
 
 STAGE_NAMES = ("registry", "catalogue", "events")
@@ -38,9 +40,13 @@ def new_landing_files_by_stage(settings: Settings) -> dict[str, list[str]]:
 
 
 def ingest_landing(
-    settings: Settings, reference_time: datetime, on_file: Callable[[LandingFile, dict | None], None] | None = None
+    settings: Settings,
+    reference_time: datetime,
+    on_file: Callable[[LandingFile, dict | None], None] | None = None,
+    run_id: str | None = None,
 ) -> list[dict]:
-    """Ingest every new landing file, registry first; returns their run records.
+    """Ingest every new landing file, registry first, then release the held records the registry now knows;
+    returns their run records (releases last).
 
     ``on_file(file, None)`` is called before each file and ``on_file(file, record)`` after it.
     """
@@ -48,11 +54,11 @@ def ingest_landing(
     for landing in new_landing_files(settings):
         if on_file:
             on_file(landing, None)
-        record = ingest_file(settings, landing.relative, reference_time)
+        record = ingest_file(settings, landing.relative, reference_time, run_id)
         records.append(record)
         if on_file:
             on_file(landing, record)
-    return records
+    return records + release_held(settings, reference_time, run_id)
 
 
 def build_data_docs(settings: Settings):
@@ -68,14 +74,20 @@ def summarise(records: list[dict]) -> dict:
     rules: dict[str, int] = {}
     for record in records:
         totals = feeds.setdefault(
-            record["feed"], {"files": 0, "rejected_files": 0, "rows_in": 0, "accepted": 0, "quarantined": 0, "duplicates_removed": 0}
+            record["feed"],
+            {"files": 0, "rejected_files": 0, "rows_in": 0, "accepted": 0, "quarantined": 0, "duplicates_removed": 0, "held": 0, "released": 0},
         )
+        if record.get("status") == "released":  # records counted in by their file's run record, as held
+            totals["released"] += record["rows_in"]
+            for name in ("accepted", "quarantined", "duplicates_removed"):
+                totals[name] += record[name]
+            continue
         totals["files"] += 1
         if record.get("status") == "rejected":
             totals["rejected_files"] += 1
             continue
-        for name in ("rows_in", "accepted", "quarantined", "duplicates_removed"):
-            totals[name] += record[name]
+        for name in ("rows_in", "accepted", "quarantined", "duplicates_removed", "held"):
+            totals[name] += record.get(name, 0)
         for rule, count in record.get("rules", {}).items():
             rules[rule] = rules.get(rule, 0) + count
     return {"feeds": feeds, "rules": dict(sorted(rules.items()))}
@@ -87,6 +99,7 @@ __all__ = [
     "build_data_docs",
     "ingest_file",
     "ingest_landing",
+    "release_held",
     "new_landing_files",
     "new_landing_files_by_stage",
     "summarise",

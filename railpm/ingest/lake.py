@@ -2,10 +2,12 @@
 
 ``lake/<feed>/day=YYYY-MM-DD/<part>.parquet`` for feeds with an event time (the UTC day of that time, so
 late and out-of-order records land in their own day), ``lake/<feed>/<part>.parquet`` for reference feeds;
+Each lake record carries its arrival (:data:`ARRIVAL_COLUMNS`).
 ``quarantine/<feed>/<part>.parquet`` holds rejected records as strings with ``_source_file``,
 ``_source_row`` and ``_rules``. ``<part>`` is the landing file's stem, so re-ingesting a file replaces its
 parts instead of adding to them. Every file is written to a hidden temporary name and renamed into place,
-so a reader never sees half a part.
+so a reader never sees half a part. ``held/<feed>/<part>.parquet`` has the quarantine's shape and holds
+records waiting for the registry to know their vehicle.
 
 Beside each lake part, ``runs/keys/<feed>/<part>.parquet`` indexes its records (key, source record number,
 content hash, day): it finds a key that another file already delivered without reading the lake.
@@ -28,7 +30,7 @@ from railpm import contracts
 from railpm.contracts import Feed
 from railpm.expectations import ROW_ID
 from railpm.expectations.suites import value_column
-from railpm.arrow import ARROW_TYPES, arrow_schema as contract_schema
+from railpm.arrow import ARRIVAL_COLUMNS, ARROW_TYPES, INGEST_RUN, INGESTED_AT, arrow_schema as contract_schema
 from railpm.layers import lake_dir_of
 
 SOURCE_FILE = "_source_file"
@@ -88,6 +90,13 @@ def typed_table(feed: Feed, frame: pd.DataFrame) -> pa.Table:
         else:
             arrays.append(pa.array(value, type=ARROW_TYPES[c.dtype], from_pandas=True))
     return pa.Table.from_arrays(arrays, schema=contract_schema(feed))
+
+
+def with_arrival(table: pa.Table, run_id: str, ingested_at) -> pa.Table:
+    """Typed records stamped with the run that ingested them and its logical date."""
+    n = table.num_rows
+    table = table.append_column(INGEST_RUN, pa.array([run_id] * n, pa.string()))
+    return table.append_column(INGESTED_AT, pa.array([ingested_at] * n, ARROW_TYPES["timestamp"]))
 
 
 def event_days(feed: Feed, table: pa.Table) -> np.ndarray:

@@ -1,7 +1,7 @@
 """Run records: one JSON per landing file in ``runs/``, the ledger that reconciles every record.
 
 A run record says what became of each record of its file (``rows_in = accepted + quarantined +
-duplicates_removed``), which rules rejected how many, how long each phase took, and the file's content hash,
+duplicates_removed + held``; a release of held records is a record of its own, ``status: released``), which rules rejected how many, how long each phase took, and the file's content hash,
 by which a file already ingested is recognised and skipped.
 """
 
@@ -59,11 +59,12 @@ def already_ingested(runs_dir: Path, landing: LandingFile, sha256: str) -> dict 
 
 
 def check_reconciles(record: dict) -> None:
-    accounted = record["accepted"] + record["quarantined"] + record["duplicates_removed"]
+    held = record.get("held", 0)
+    accounted = record["accepted"] + record["quarantined"] + record["duplicates_removed"] + held
     if accounted != record["rows_in"]:
         raise ReconciliationError(
             f"{record['file']}: {record['rows_in']} records in, but {record['accepted']} accepted + "
-            f"{record['quarantined']} quarantined + {record['duplicates_removed']} duplicates removed = {accounted}"
+            f"{record['quarantined']} quarantined + {record['duplicates_removed']} duplicates removed + {held} held = {accounted}"
         )
 
 

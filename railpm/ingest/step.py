@@ -1,8 +1,9 @@
 """Ingest one landing file: parse, drop exact duplicates, validate with GX, write lake, quarantine, run record.
 
-Every record of the file ends in exactly one place: the lake (accepted, cast to the contract), the
-quarantine (with the rules it broke), or the duplicate count, and the step checks
-``rows_in = accepted + quarantined + duplicates_removed`` before it reports success.
+Every record of the file ends in exactly one place: the lake (accepted, cast to the contract, stamped with
+its arrival), the quarantine (with the rules it broke), the held area (its vehicle is not in the registry
+yet: released later by :mod:`railpm.ingest.held`) or the duplicate count, and the step checks
+``rows_in = accepted + quarantined + duplicates_removed + held`` before it reports success.
 
 Keys delivered by more than one file (a late re-send, a corrected file) are resolved by the files' names,
 never by the order they happen to be ingested in, so any order gives the same lake:
@@ -36,7 +37,7 @@ from railpm.config import Settings
 from railpm.contracts import Feed
 from railpm.errors import RailpmError
 from railpm.expectations import ROW_ID, SuiteInputs, add_derived_columns, suite_for, validate_frame
-from railpm.expectations.suites import MALFORMED_LINE
+from railpm.expectations.suites import MALFORMED_LINE, VEHICLE_KNOWN
 from railpm.ingest import lake, runs
 from railpm.ingest.landing import LandingFile, UnreadableFileError, landing_file, read_landing_file
 
@@ -45,7 +46,8 @@ SUPERSEDED = "superseded_by_resend"
 
 
 def fleet_suite_inputs(settings: Settings, feed: Feed, reference_time: datetime) -> SuiteInputs:
-    """The suite inputs of one feed: the fleet period, the run's time, the registry and catalogue it needs."""
+    """The suite inputs of one feed: the deployment's history start, the run's logical date, the registry and
+    catalogue it needs (never the synthetic generator's settings: a real fleet's history has no fixed end)."""
     vehicle_types: dict[str, str] = {}
     part_numbers: frozenset[str] = frozenset()
     if feed.references_registry:
@@ -58,9 +60,7 @@ def fleet_suite_inputs(settings: Settings, feed: Feed, reference_time: datetime)
         # part_known rule rejects any that does); stock without a catalogue is meaningless.
         if not part_numbers and feed.name == contracts.STOCK.name:
             raise RailpmError(f"{feed.name}: the parts catalogue is not in the lake yet; ingest landing/parts first")
-    return SuiteInputs.for_fleet(
-        settings.fleet.start, settings.fleet.days, reference_time, vehicle_types=vehicle_types, part_numbers=part_numbers
-    )
+    return SuiteInputs.for_deployment(settings.history_start, reference_time, vehicle_types=vehicle_types, part_numbers=part_numbers)
 
 
 _suites: dict[tuple, object] = {}
@@ -156,8 +156,12 @@ def _trimmed_validation(result, limit: int = 20) -> dict:
     return json.loads(json.dumps(document, default=str))
 
 
-def ingest_file(settings: Settings, relative: str, reference_time: datetime) -> dict:
-    """Ingest one landing file (path relative to the landing folder); returns its run record."""
+def ingest_file(settings: Settings, relative: str, reference_time: datetime, run_id: str | None = None) -> dict:
+    """Ingest one landing file (path relative to the landing folder); returns its run record.
+
+    ``reference_time`` is the run's logical date (nothing may be later); ``run_id`` names the run, and both are
+    kept on every lake record as its arrival (:data:`railpm.ingest.lake.ARRIVAL_COLUMNS`).
+    """
     landing = landing_file(settings.landing_dir, relative)
     feed = contracts.FEEDS[landing.feed]
     if not landing.path.is_file():
@@ -175,30 +179,77 @@ def ingest_file(settings: Settings, relative: str, reference_time: datetime) -> 
     rows, duplicates = drop_exact_duplicates(records.rows, feed.column_names)
     parsed = perf_counter()
 
-    inputs = fleet_suite_inputs(settings, feed, reference_time)
-    frame = add_derived_columns(feed, rows, inputs)
-    verdict = validate_frame(_suite(feed, inputs), frame, asset_name=feed.name, batch_name=landing.relative)
+    frame, verdict = validate_rows(settings, feed, rows, landing.relative, reference_time)
     if verdict.table_failures:
         error = UnreadableFileError("the file's columns break the contract", file=landing.path, rule=",".join(verdict.table_failures))
         return reject_file(settings, landing, sha256, error, reference_time)
+    validated = perf_counter()
+    stored = store_rows(settings, feed, landing.relative, landing.part, frame, verdict, records.malformed, duplicates, reference_time, run_id)
+    record = {
+        "file": landing.relative,
+        "feed": feed.name,
+        "part": landing.part,
+        "format": landing.format,
+        "sha256": sha256,
+        "status": "ingested",
+        "rows_in": records.records,
+        **stored,
+        "seconds": {"parse": round(parsed - clock, 3), "validate": round(validated - parsed, 3), "write": stored["seconds"]["write"]},
+    }
+    runs.check_reconciles(record)
+    runs.write_run_record(settings.runs_dir, record)
+    return record
+
+
+def validate_rows(settings: Settings, feed: Feed, rows: pd.DataFrame, batch_name: str, reference_time: datetime):
+    """Landing rows (strings + record numbers) with their derived columns, and the GX verdict on them."""
+    inputs = fleet_suite_inputs(settings, feed, reference_time)
+    frame = add_derived_columns(feed, rows, inputs)
+    return frame, validate_frame(_suite(feed, inputs), frame, asset_name=feed.name, batch_name=batch_name)
+
+
+def store_rows(
+    settings: Settings,
+    feed: Feed,
+    source: str,
+    part: str,
+    frame: pd.DataFrame,
+    verdict,
+    malformed: pd.DataFrame,
+    duplicates: int,
+    reference_time: datetime,
+    run_id: str | None,
+) -> dict:
+    """Put validated rows where they belong (lake, quarantine, held) under lake part ``part``; returns the counts.
+
+    A record whose only fault is a vehicle the registry does not know yet is held, not quarantined: the registry
+    often learns of a vehicle a day after its first telemetry, and :func:`railpm.ingest.held.release_held`
+    ingests it once the registry knows the vehicle.
+    """
+    started = perf_counter()
     row_ids = frame[ROW_ID].to_numpy()
     rules = rules_per_row(row_ids, verdict.failed_rows)
     failed = rules != ""
+    holding = rules == VEHICLE_KNOWN
     accepted = frame[~failed]
-    quarantine = quarantine_table(feed, landing.relative, frame[failed], rules[failed], records.malformed)
+    quarantine = quarantine_table(feed, source, frame[failed & ~holding], rules[failed & ~holding], malformed)
+    held = quarantine_table(feed, source, frame[holding], rules[holding], malformed[:0])
     rule_counts = {rule: int(len(rows_)) for rule, rows_ in verdict.failed_rows.items()}
-    if len(records.malformed):
-        rule_counts[MALFORMED_LINE] = rule_counts.get(MALFORMED_LINE, 0) + len(records.malformed)
-    validated = perf_counter()
+    if holding.any():
+        rule_counts[VEHICLE_KNOWN] -= int(holding.sum())
+        if not rule_counts[VEHICLE_KNOWN]:
+            del rule_counts[VEHICLE_KNOWN]
+    if len(malformed):
+        rule_counts[MALFORMED_LINE] = rule_counts.get(MALFORMED_LINE, 0) + len(malformed)
 
     revised: list[dict] = []
     with lake.feed_lock(settings.runs_dir, feed.name):
         typed = lake.typed_table(feed, accepted)
         index = lake.key_index(feed, typed, accepted[ROW_ID].to_numpy())
-        found = lake.find_delivered_keys(settings.runs_dir, feed, landing.part, index)
+        found = lake.find_delivered_keys(settings.runs_dir, feed, part, index)
         found = found.merge(index[[*feed.key, ROW_ID]], on=ROW_ID, how="left")
         identical = found["identical"].astype(bool)
-        later_elsewhere = found["other_part"] > landing.part
+        later_elsewhere = found["other_part"] > part
         my_duplicates = found.loc[identical & ~later_elsewhere, ROW_ID].to_numpy()
         my_superseded = found.loc[~identical & later_elsewhere, ROW_ID].to_numpy()
         if len(my_duplicates) or len(my_superseded):
@@ -208,45 +259,35 @@ def ingest_file(settings: Settings, relative: str, reference_time: datetime) -> 
         if len(my_superseded):
             replaced = frame[frame[ROW_ID].isin(my_superseded)]
             quarantine = pa.concat_tables(
-                [quarantine, quarantine_table(feed, landing.relative, replaced, np.full(len(replaced), SUPERSEDED), records.malformed[:0])]
+                [quarantine, quarantine_table(feed, source, replaced, np.full(len(replaced), SUPERSEDED), malformed[:0])]
             )
             rule_counts[SUPERSEDED] = len(my_superseded)
         theirs = found[(identical & later_elsewhere) | (~identical & ~later_elsewhere)]
         if len(theirs):
-            revised = _revise_other_files(settings, feed, landing, theirs, reference_time)
-        lake_files = lake.write_lake_part(settings.lake_dir, feed, landing.part, typed)
-        lake.write_key_index(settings.runs_dir, feed, landing.part, index)
-        quarantine_file = lake.write_quarantine(settings.quarantine_dir, feed, landing.part, quarantine)
-    written = perf_counter()
+            revised = _revise_other_files(settings, feed, source, theirs, reference_time)
+        arrived = lake.with_arrival(typed, run_id or f"manual__{reference_time.isoformat()}", reference_time)
+        lake_files = lake.write_lake_part(settings.lake_dir, feed, part, arrived)
+        lake.write_key_index(settings.runs_dir, feed, part, index)
+        quarantine_file = lake.write_quarantine(settings.quarantine_dir, feed, part, quarantine)
+        held_file = lake.write_quarantine(settings.held_dir, feed, part, held)
 
-    validation_file = runs.write_validation(settings.runs_dir, feed.name, landing.part, _trimmed_validation(verdict.result))
-    record = {
-        "file": landing.relative,
-        "feed": feed.name,
-        "part": landing.part,
-        "format": landing.format,
-        "sha256": sha256,
-        "status": "ingested",
+    validation_file = runs.write_validation(settings.runs_dir, feed.name, part, _trimmed_validation(verdict.result))
+    return {
         "reference_time": reference_time.isoformat(),
-        "rows_in": records.records,
+        "run_id": run_id,
         "accepted": typed.num_rows,
         "quarantined": quarantine.num_rows,
         "duplicates_removed": duplicates,
+        "held": held.num_rows,
         "rules": dict(sorted(rule_counts.items())),
-        "seconds": {
-            "parse": round(parsed - clock, 3),
-            "validate": round(validated - parsed, 3),
-            "write": round(written - validated, 3),
-        },
+        "seconds": {"write": round(perf_counter() - started, 3)},
         "lake_files": lake_files,
         "quarantine_file": str(quarantine_file.relative_to(settings.data_root)) if quarantine_file else None,
+        "held_file": str(held_file.relative_to(settings.data_root)) if held_file else None,
         "validation_file": str(validation_file.relative_to(settings.data_root)),
         "revised": revised,
         "revised_by": [],
     }
-    runs.check_reconciles(record)
-    runs.write_run_record(settings.runs_dir, record)
-    return record
 
 
 def _superseded_rows(feed: Feed, source: str, removed: pa.Table, changed: pd.DataFrame) -> pa.Table:
@@ -263,7 +304,7 @@ def _superseded_rows(feed: Feed, source: str, removed: pa.Table, changed: pd.Dat
     return pa.table(columns).cast(lake.quarantine_schema(feed))
 
 
-def _revise_other_files(settings: Settings, feed: Feed, landing: LandingFile, losing: pd.DataFrame, reference_time: datetime) -> list[dict]:
+def _revise_other_files(settings: Settings, feed: Feed, source: str, losing: pd.DataFrame, reference_time: datetime) -> list[dict]:
     """Take records that lost to this file out of the earlier-ingested files that delivered them."""
     revisions = []
     for other_part, group in losing.groupby("other_part", sort=True):
@@ -290,7 +331,7 @@ def _revise_other_files(settings: Settings, feed: Feed, landing: LandingFile, lo
         other["quarantined"] += n_superseded
         if n_superseded:
             other["rules"] = dict(sorted({**other["rules"], SUPERSEDED: other["rules"].get(SUPERSEDED, 0) + n_superseded}.items()))
-        revision = {"file": landing.relative, "duplicates": n_duplicates, "superseded": n_superseded}
+        revision = {"file": source, "duplicates": n_duplicates, "superseded": n_superseded}
         other.setdefault("revised_by", []).append({**revision, "reference_time": reference_time.isoformat()})
         runs.check_reconciles(other)
         runs.write_run_record(settings.runs_dir, other)
