@@ -22,6 +22,7 @@ replaces its own parts.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from datetime import datetime
 from pathlib import Path
@@ -30,6 +31,7 @@ from time import perf_counter
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from railpm import contracts
 from railpm.config import Settings
@@ -37,11 +39,20 @@ from railpm.contracts import Feed
 from railpm.errors import RailpmError
 from railpm.expectations import ROW_ID, SuiteInputs, add_derived_columns, suite_for, validate_frame
 from railpm.expectations.suites import MALFORMED_LINE
+from railpm.arrow import arrow_schema as contract_schema
 from railpm.ingest import lake, runs
-from railpm.ingest.landing import LandingFile, UnreadableFileError, landing_file, read_landing_file
+from railpm.ingest.landing import LandingFile, UnreadableFileError, landing_file, read_landing_file, shown_name
 
 SUPERSEDED = "superseded_by_resend"
 """Rule of a record replaced by a changed version of the same key in a later-named file."""
+DROPPED = "dropped_by_redelivery"
+"""Rule of a record a changed re-delivery of the same file no longer holds (kept under ``revisions/``)."""
+CHANGED = "changed_by_redelivery"
+"""Rule of a record's earlier version that a changed re-delivery of the same file replaced."""
+
+
+class MissingReferenceError(RailpmError):
+    """The reference data a feed is checked against (registry, catalogue) is not in the lake yet."""
 
 
 def fleet_suite_inputs(settings: Settings, feed: Feed, reference_time: datetime) -> SuiteInputs:
@@ -51,15 +62,20 @@ def fleet_suite_inputs(settings: Settings, feed: Feed, reference_time: datetime)
     if feed.references_registry:
         vehicle_types = lake.registry_vehicle_types(settings.lake_dir)
         if not vehicle_types:
-            raise RailpmError(f"{feed.name}: the vehicle registry is not in the lake yet; ingest landing/vehicles first")
+            raise MissingReferenceError(f"{feed.name}: the vehicle registry is not in the lake yet; ingest landing/vehicles first")
     if "part_number" in feed.column_names and feed.name != contracts.PARTS.name:
         part_numbers = lake.catalogue_part_numbers(settings.lake_dir)
         # Work orders of a fleet without a parts catalogue are fine as long as they name no part (the suite's
         # part_known rule rejects any that does); stock without a catalogue is meaningless.
         if not part_numbers and feed.name == contracts.STOCK.name:
-            raise RailpmError(f"{feed.name}: the parts catalogue is not in the lake yet; ingest landing/parts first")
+            raise MissingReferenceError(f"{feed.name}: the parts catalogue is not in the lake yet; ingest landing/parts first")
     return SuiteInputs.for_fleet(
-        settings.fleet.start, settings.fleet.days, reference_time, vehicle_types=vehicle_types, part_numbers=part_numbers
+        settings.fleet.start,
+        settings.fleet.days,
+        reference_time,
+        vehicle_types=vehicle_types,
+        part_numbers=part_numbers,
+        naive_time_zone=settings.ingest.naive_time_zone(feed.name),
     )
 
 
@@ -75,6 +91,7 @@ def _suite(feed: Feed, inputs: SuiteInputs):
         inputs.reference_time,
         frozenset(inputs.vehicle_types.items()),
         inputs.part_numbers,
+        inputs.naive_time_zone,
     )
     if key not in _suites:
         if len(_suites) > 16:
@@ -125,12 +142,21 @@ def quarantine_table(feed: Feed, source: str, rows: pd.DataFrame, rules: np.ndar
     return pa.concat_tables(parts) if parts else schema.empty_table()
 
 
-def reject_file(settings: Settings, landing: LandingFile, sha256: str, error: Exception, reference_time: datetime) -> dict:
-    """Move a file that cannot be read at all to ``rejected_files/`` beside a note of why, and record it."""
-    target = settings.rejected_files_dir / landing.feed / landing.path.name
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.move(str(landing.path), target)
-    target.with_name(f"{target.name}.error.txt").write_text(f"{error}\n")
+def reject_file(settings: Settings, landing: LandingFile, sha256: str | None, error: Exception, reference_time: datetime) -> dict:
+    """Move a file that cannot be read at all to ``rejected_files/`` beside a note of why, and record it.
+
+    A link is moved as the link (its target is never opened); a name already set aside keeps its earlier
+    file, the new one gets the content hash (or a counter) in its name.
+    """
+    folder = settings.rejected_files_dir / landing.feed
+    folder.mkdir(parents=True, exist_ok=True)
+    name = landing.path.name
+    target, n = folder / name, 1
+    while os.path.lexists(target) or os.path.lexists(folder / f"{target.name}.error.txt"):
+        n += 1
+        target = folder / f"{name}.{n}"
+    shutil.move(landing.path, target)
+    target.with_name(f"{target.name}.error.txt").write_text(f"{error}\n", encoding="utf-8", errors="backslashreplace")
     record = {
         "file": landing.relative,
         "feed": landing.feed,
@@ -138,7 +164,22 @@ def reject_file(settings: Settings, landing: LandingFile, sha256: str, error: Ex
         "sha256": sha256,
         "status": "rejected",
         "error": str(error),
-        "moved_to": str(target.relative_to(settings.data_root)),
+        "moved_to": shown_name(str(target.relative_to(settings.data_root))),
+        "reference_time": reference_time.isoformat(),
+    }
+    runs.write_run_record(settings.runs_dir, record)
+    return record
+
+
+def waiting_record(settings: Settings, landing: LandingFile, sha256: str, error: Exception, reference_time: datetime) -> dict:
+    """A file that waits in ``landing/`` for the reference data it is checked against; a later run ingests it."""
+    record = {
+        "file": landing.relative,
+        "feed": landing.feed,
+        "part": landing.part,
+        "sha256": sha256,
+        "status": "waiting",
+        "error": f"{error}; the file stays in landing/ and is ingested by a later run",
         "reference_time": reference_time.isoformat(),
     }
     runs.write_run_record(settings.runs_dir, record)
@@ -160,8 +201,10 @@ def ingest_file(settings: Settings, relative: str, reference_time: datetime) -> 
     """Ingest one landing file (path relative to the landing folder); returns its run record."""
     landing = landing_file(settings.landing_dir, relative)
     feed = contracts.FEEDS[landing.feed]
-    if not landing.path.is_file():
-        raise RailpmError(f"landing file {landing.path} does not exist")
+    if not os.path.lexists(landing.path):
+        raise RailpmError(f"landing file {landing.shown} does not exist")
+    if landing.refused:
+        return reject_file(settings, landing, None, UnreadableFileError(landing.refused, file=landing.shown, rule="inside_landing"), reference_time)
     sha256 = runs.file_sha256(landing.path)
     done = runs.already_ingested(settings.runs_dir, landing, sha256)
     if done:
@@ -169,23 +212,26 @@ def ingest_file(settings: Settings, relative: str, reference_time: datetime) -> 
 
     clock = perf_counter()
     try:
-        records = read_landing_file(landing)
+        inputs = fleet_suite_inputs(settings, feed, reference_time)
+    except MissingReferenceError as exc:
+        return waiting_record(settings, landing, sha256, exc, reference_time)
+    try:
+        records = read_landing_file(landing, settings.ingest)
     except UnreadableFileError as exc:
         return reject_file(settings, landing, sha256, exc, reference_time)
     rows, duplicates = drop_exact_duplicates(records.rows, feed.column_names)
     parsed = perf_counter()
 
-    inputs = fleet_suite_inputs(settings, feed, reference_time)
     frame = add_derived_columns(feed, rows, inputs)
-    verdict = validate_frame(_suite(feed, inputs), frame, asset_name=feed.name, batch_name=landing.relative)
+    verdict = validate_frame(_suite(feed, inputs), frame, asset_name=feed.name, batch_name=landing.shown)
     if verdict.table_failures:
-        error = UnreadableFileError("the file's columns break the contract", file=landing.path, rule=",".join(verdict.table_failures))
+        error = UnreadableFileError("the file's columns break the contract", file=landing.shown, rule=",".join(verdict.table_failures))
         return reject_file(settings, landing, sha256, error, reference_time)
     row_ids = frame[ROW_ID].to_numpy()
     rules = rules_per_row(row_ids, verdict.failed_rows)
     failed = rules != ""
     accepted = frame[~failed]
-    quarantine = quarantine_table(feed, landing.relative, frame[failed], rules[failed], records.malformed)
+    quarantine = quarantine_table(feed, landing.shown, frame[failed], rules[failed], records.malformed)
     rule_counts = {rule: int(len(rows_)) for rule, rows_ in verdict.failed_rows.items()}
     if len(records.malformed):
         rule_counts[MALFORMED_LINE] = rule_counts.get(MALFORMED_LINE, 0) + len(records.malformed)
@@ -208,12 +254,13 @@ def ingest_file(settings: Settings, relative: str, reference_time: datetime) -> 
         if len(my_superseded):
             replaced = frame[frame[ROW_ID].isin(my_superseded)]
             quarantine = pa.concat_tables(
-                [quarantine, quarantine_table(feed, landing.relative, replaced, np.full(len(replaced), SUPERSEDED), records.malformed[:0])]
+                [quarantine, quarantine_table(feed, landing.shown, replaced, np.full(len(replaced), SUPERSEDED), records.malformed[:0])]
             )
             rule_counts[SUPERSEDED] = len(my_superseded)
         theirs = found[(identical & later_elsewhere) | (~identical & ~later_elsewhere)]
         if len(theirs):
             revised = _revise_other_files(settings, feed, landing, theirs, reference_time)
+        redelivery = _keep_earlier_delivery(settings, feed, landing, index, sha256)
         lake_files = lake.write_lake_part(settings.lake_dir, feed, landing.part, typed)
         lake.write_key_index(settings.runs_dir, feed, landing.part, index)
         quarantine_file = lake.write_quarantine(settings.quarantine_dir, feed, landing.part, quarantine)
@@ -244,9 +291,55 @@ def ingest_file(settings: Settings, relative: str, reference_time: datetime) -> 
         "revised": revised,
         "revised_by": [],
     }
+    if redelivery:
+        record["redelivery"] = redelivery
     runs.check_reconciles(record)
     runs.write_run_record(settings.runs_dir, record)
     return record
+
+
+def _keep_earlier_delivery(settings: Settings, feed: Feed, landing: LandingFile, index: pd.DataFrame, sha256: str) -> dict | None:
+    """A changed re-delivery of a file ingested before is a revision: the part as that delivery left it is kept
+    under ``revisions/`` (so the lake's history can be replayed), with the records this one drops or changes
+    under their rules, and the earlier quarantine beside them. Nothing leaves the lake unrecorded."""
+    previous = runs.read_run_record(settings.runs_dir, feed.name, landing.part)
+    if not previous or previous.get("status") != "ingested" or previous.get("sha256") == sha256:
+        return None
+    old = previous["sha256"][:16]
+    folder = settings.revisions_dir / feed.name
+    folder.mkdir(parents=True, exist_ok=True)
+    parts = lake.lake_parts(settings.lake_dir, feed, landing.part)
+    before = pa.concat_tables([pq.read_table(p) for p in parts]) if parts else contract_schema(feed).empty_table()
+    lake._write(before, folder / f"{landing.part}@{old}.parquet")
+    try:
+        old_index = lake.read_key_index(settings.runs_dir, feed, landing.part)
+    except FileNotFoundError:
+        old_index = pd.DataFrame(columns=[*feed.key, ROW_ID, lake.ROW_HASH])
+    both = old_index.merge(index[[*feed.key, lake.ROW_HASH]], on=list(feed.key), how="left", suffixes=("", "_new"), indicator=True)
+    dropped = (both["_merge"] == "left_only").to_numpy()
+    changed = ((both["_merge"] == "both") & (both[lake.ROW_HASH] != both[f"{lake.ROW_HASH}_new"])).to_numpy()
+    revised = both[dropped | changed]
+    rule = np.where(dropped[dropped | changed], DROPPED, CHANGED)
+    keyed = before.select(list(feed.key)).to_pandas().merge(revised[list(feed.key)].assign(_hit=True), on=list(feed.key), how="left")
+    rows = before.filter(pa.array(keyed["_hit"].fillna(False).to_numpy(dtype=bool)))
+    order = rows.select(list(feed.key)).to_pandas().merge(revised[[*feed.key, ROW_ID]].assign(_rule=rule), on=list(feed.key), how="left")
+    text = lake.as_text(rows)
+    columns = {c: text[c] for c in feed.column_names}
+    columns[lake.RAW_LINE] = pa.nulls(rows.num_rows, pa.string())
+    columns[lake.SOURCE_FILE] = pa.array([f"{shown_name(previous['file'])}@{old}"] * rows.num_rows, pa.string())
+    columns[ROW_ID] = pa.array(order[ROW_ID].astype("int64").to_numpy(), pa.int64())
+    columns[lake.RULES] = pa.array(order["_rule"].to_numpy(dtype=object), pa.string())
+    lake._write(pa.table(columns).cast(lake.quarantine_schema(feed)), folder / f"{landing.part}@{old}.changes.parquet")
+    earlier_quarantine = lake.quarantine_path(settings.quarantine_dir, feed, landing.part)
+    if earlier_quarantine.exists():
+        shutil.copyfile(earlier_quarantine, folder / f"{landing.part}@{old}.quarantine.parquet")
+    return {
+        "of": {"file": previous["file"], "sha256": previous["sha256"], "reference_time": previous["reference_time"]},
+        "earlier_accepted": before.num_rows,
+        "dropped": int(dropped.sum()),
+        "changed": int(changed.sum()),
+        "kept_in": shown_name(str(folder.relative_to(settings.data_root) / f"{landing.part}@{old}.*")),
+    }
 
 
 def _superseded_rows(feed: Feed, source: str, removed: pa.Table, changed: pd.DataFrame) -> pa.Table:
@@ -293,6 +386,6 @@ def _revise_other_files(settings: Settings, feed: Feed, landing: LandingFile, lo
         revision = {"file": landing.relative, "duplicates": n_duplicates, "superseded": n_superseded}
         other.setdefault("revised_by", []).append({**revision, "reference_time": reference_time.isoformat()})
         runs.check_reconciles(other)
-        runs.write_run_record(settings.runs_dir, other)
+        runs.write_run_record(settings.runs_dir, other, delivery=False)
         revisions.append({**revision, "file": other["file"]})
     return revisions

@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 from railpm import contracts
 from railpm.config import Settings
 from railpm.errors import BadInputError, RailpmError
+from railpm.escaping import spreadsheet_frame
 from railpm.planning.inspections import INSPECTION_PLAN_COLUMNS, InspectionRules, plan_inspections
 from railpm.planning.maintenance import maintenance_due
 from railpm.planning.spares import SparesRules, plan_spares
@@ -98,7 +99,7 @@ def _write(frame: pd.DataFrame, folder: Path, name: str, csv: bool = True) -> li
         if suffix == ".parquet":
             frame.to_parquet(tmp, index=False)
         else:
-            frame.to_csv(tmp, index=False)
+            spreadsheet_frame(frame).to_csv(tmp, index=False)  # planners open these in Excel: no live formulas
         os.replace(tmp, target)
         written.append(target)
     return written
