@@ -27,10 +27,12 @@ from railpm.deploy.dag_defaults import dag_defaults
 @dag(schedule="@hourly", doc_md=__doc__, **dag_defaults("ingest", "great-expectations", retry_delay=timedelta(minutes=1)))
 def fleet_ingest():
     @task(trigger_rule="none_failed")
-    def list_new_landing_files(stage: str) -> list[str]:
+    def list_new_landing_files(stage: str, dag_run=None) -> list[str]:
         from railpm.config import get_settings
-        from railpm.ingest import new_landing_files_by_stage
+        from railpm.ingest import new_landing_files_by_stage, record_ignored_files
 
+        if stage == "registry":  # once per run: what lies in landing/ but is no landing file, with its reason
+            record_ignored_files(get_settings(), dag_run.run_after)
         return new_landing_files_by_stage(get_settings())[stage]
 
     @task(map_index_template="{{ task.op_kwargs['relative'] }}")

@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 
 from railpm import contracts
 from railpm.contracts import Feed
-from railpm.expectations.suites import LINE_WELL_FORMED, VEHICLE_TYPE, SuiteInputs, run_column, value_column
+from railpm.expectations.suites import LINE_WELL_FORMED, VEHICLE_TYPE, SuiteInputs, naive_column, run_column, value_column
 
 _ARROW_TYPE = {"float64": pa.float64(), "timestamp": pa.timestamp("us", tz="UTC"), "date": pa.date32()}
 
@@ -76,6 +76,40 @@ def typed_value(column: contracts.Column, raw: pd.Series) -> pd.Series:
     return value
 
 
+_ZONED = r"([zZ]|[+-][0-9]{2}(:?[0-9]{2})?)\s*$"
+"""A timestamp text that ends in a zone: Z or an offset (+01, +0100, +01:00)."""
+
+
+def naive_times(raw: pd.Series) -> pd.Series:
+    """True where a timestamp carries no zone (offset-less text that parses as a time, or a zone-less
+    Parquet time); text that is no time at all is left to the parseable rule."""
+    present = raw.notna().to_numpy()
+    if isinstance(raw.dtype, pd.DatetimeTZDtype):
+        naive = np.zeros(len(raw), dtype=bool)
+    elif _is_text(raw):
+        zoned = pc.match_substring_regex(pa.array(raw, type=pa.string(), from_pandas=True), _ZONED)
+        naive = ~zoned.fill_null(True).to_numpy(zero_copy_only=False)
+        if naive.any():
+            naive[naive] = _parse_local(raw[naive]).notna().to_numpy()
+    elif pd.api.types.is_datetime64_dtype(raw.dtype):
+        naive = present
+    else:  # objects read from Parquet: datetimes or dates
+        naive = np.array([getattr(v, "tzinfo", 1) is None for v in raw], dtype=bool)
+    return pd.Series(naive & present, index=raw.index)
+
+
+def _parse_local(raw: pd.Series) -> pd.Series:
+    text = raw.astype("object")
+    text = text.where(text.isna(), text.astype(str).str.strip())
+    return pd.to_datetime(text, errors="coerce", format="ISO8601")
+
+
+def local_times(raw: pd.Series, zone: str) -> pd.Series:
+    """Offset-less times read in the fleet's declared zone, as UTC; a time the zone skips or repeats (a DST
+    change) is null, so the parseable rule rejects it rather than a guess placing it."""
+    return _parse_local(raw).dt.tz_localize(zone, ambiguous="NaT", nonexistent="NaT").dt.tz_convert("UTC")
+
+
 def line_well_formed(feed: Feed, raw: pd.DataFrame, values: dict[str, pd.Series]) -> pd.Series:
     """True where every present numeric field parsed (integer fields: as a whole number)."""
     ok = np.ones(len(raw), dtype=bool)
@@ -111,6 +145,12 @@ def add_derived_columns(feed: Feed, raw: pd.DataFrame, inputs: SuiteInputs) -> p
     """The frame the feed's suite validates: the landing columns as read plus their derived twins."""
     values = {c.name: typed_value(c, raw[c.name]) for c in feed.columns if c.dtype != "string"}
     derived = {value_column(name): value for name, value in values.items()}
+    for c in feed.columns:
+        if c.dtype == "timestamp":
+            naive = naive_times(raw[c.name])
+            derived[naive_column(c.name)] = naive
+            if inputs.naive_time_zone and naive.any():
+                derived[value_column(c.name)] = values[c.name].where(~naive, local_times(raw[c.name][naive], inputs.naive_time_zone))
     derived[LINE_WELL_FORMED] = line_well_formed(feed, raw, values)
     if feed.name == contracts.TELEMETRY.name:
         vehicle = raw["vehicle_number"]

@@ -45,6 +45,8 @@ SIGNAL_PRESENT = "signal_present"
 SIGNAL_NOT_STUCK = "signal_not_stuck"
 COLUMNS_MATCH_CONTRACT = "columns_match_contract"
 CLOSED_AFTER_OPENED = "closed_after_opened"
+CONTROL_CHARACTERS = "[\\x00-\\x1f\\x7f]"
+"""NUL and the other C0 controls (and DEL): never part of a key or code, often a delivery's corruption."""
 
 
 def value_column(column: str) -> str:
@@ -55,9 +57,14 @@ def run_column(signal: str) -> str:
     return f"{signal}__run_hours"
 
 
+def naive_column(column: str) -> str:
+    """Derived: the timestamp text carries no zone offset."""
+    return f"{column}__naive"
+
+
 def column_rule(column: str, check: str) -> str:
     """Per-column rule names: ``<column>_not_null``, ``_in_range``, ``_allowed``, ``_parseable``,
-    ``_in_period``, ``_not_future``."""
+    ``_has_zone``, ``_in_period``, ``_not_future``, ``_no_control_chars``."""
     return f"{column}_{check}"
 
 
@@ -74,6 +81,9 @@ class SuiteInputs:
     """Registry: vehicle number -> vehicle type."""
     part_numbers: frozenset[str] = frozenset()
     """Catalogue: known part numbers."""
+    naive_time_zone: str | None = None
+    """The zone an offset-less timestamp is read in (the fleet's declared zone); None: it is refused
+    (``<column>_has_zone``), never guessed."""
 
     @classmethod
     def for_fleet(cls, start: date, days: int, reference_time: datetime, **reference) -> SuiteInputs:
@@ -110,6 +120,9 @@ def _column_expectations(feed: Feed, c: contracts.Column, inputs: SuiteInputs):
     notes = f"{c.name} parses as an ISO-8601 {'UTC timestamp' if c.dtype == 'timestamp' else 'date'}"
     where = Where(c.name).is_not_null()
     yield _expect(gxe.ExpectColumnValuesToNotBeNull, column_rule(c.name, "parseable"), notes, column=typed, row_condition=where)
+    if c.dtype == "timestamp" and inputs.naive_time_zone is None:
+        notes = f"{c.name} states its zone (Z or an offset): the feed declares no zone to read local times in"
+        yield _expect(gxe.ExpectColumnValuesToBeInSet, column_rule(c.name, "has_zone"), notes, column=naive_column(c.name), value_set=[False])
     if c.name == feed.time_column:
         start, end = inputs.period_start, inputs.period_end
         if end is None:
@@ -133,6 +146,10 @@ def _contract_expectations(feed: Feed, inputs: SuiteInputs) -> list:
         out.append(_expect(gxe.ExpectColumnValuesToBeInSet, MALFORMED_LINE, notes, column=LINE_WELL_FORMED, value_set=[True]))
     for c in feed.columns:
         out.extend(_column_expectations(feed, c, inputs))
+    for name in feed.code_columns:
+        notes = f"{name} names or codes something: no NUL or other control character"
+        rule = column_rule(name, "no_control_chars")
+        out.append(_expect(gxe.ExpectColumnValuesToNotMatchRegex, rule, notes, column=name, regex=CONTROL_CHARACTERS))
     key = [c if feed.column(c).dtype == "string" else value_column(c) for c in feed.key]
     notes = f"one record per {' + '.join(feed.key)} (exact duplicates are removed before validation)"
     if len(key) == 1:

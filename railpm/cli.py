@@ -15,6 +15,7 @@ from rich.markup import escape
 
 from railpm.config import Settings, get_settings
 from railpm.errors import RailpmError
+from railpm.escaping import terminal
 
 COMMAND_ORDER = (
     "demo",
@@ -63,7 +64,7 @@ def reports_errors(command):
         try:
             return command(*args, **kwargs)
         except RailpmError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}")
+            err_console.print(f"[bold red]error:[/] {terminal(exc)}")
             raise typer.Exit(code=1) from exc
 
     return wrapper
@@ -350,7 +351,7 @@ def feedback_trace(
     for column in shown:
         table.add_column(column)
     for row in trace[shown].itertuples(index=False):
-        table.add_row(*("" if _is_blank(v) else f"{v:.3f}" if isinstance(v, float) else str(v) for v in row))
+        table.add_row(*("" if _is_blank(v) else f"{v:.3f}" if isinstance(v, float) else terminal(v) for v in row))
     console.print(table)
 
 
@@ -470,8 +471,8 @@ def score(
         table.add_column(column)
     for row in top.itertuples(index=False):
         life = f"{row.remaining_life_days:.0f} ({row.remaining_life_low_days:.0f}-{row.remaining_life_high_days:.0f})"
-        table.add_row(row.vehicle_number, row.component, f"{row.failure_probability:.3f}", row.risk_band,
-                      "yes" if row.alert else "", life, row.reasons[:90])
+        table.add_row(terminal(row.vehicle_number), row.component, f"{row.failure_probability:.3f}", row.risk_band,
+                      "yes" if row.alert else "", life, terminal(row.reasons[:90]))
     console.print(table)
 
 
@@ -488,7 +489,7 @@ def ingest(data_root: DataRoot = None) -> None:
 
     from railpm import contracts
     from railpm.ingest import build_data_docs, ingest_landing, new_landing_files, summarise
-    from railpm.ingest.runs import read_run_records
+    from railpm.ingest.runs import read_ignored, read_run_records
 
     settings = settings_from(data_root)
     reference_time = datetime.now(timezone.utc)
@@ -501,7 +502,7 @@ def ingest(data_root: DataRoot = None) -> None:
 
         def on_file(landing, record) -> None:
             if record is None:
-                bar.update(task, description=landing.relative)
+                bar.update(task, description=terminal(landing.shown))
             else:
                 bar.advance(task)
 
@@ -526,7 +527,17 @@ def ingest(data_root: DataRoot = None) -> None:
         console.print(rules)
     for record in records:
         if record["status"] == "rejected":
-            err_console.print(f"[bold yellow]rejected file:[/] {record['error']} -> {record['moved_to']}", soft_wrap=True)
+            err_console.print(f"[bold yellow]rejected file:[/] {terminal(record['error'])} -> {terminal(record['moved_to'])}", soft_wrap=True)
+        elif record["status"] == "waiting":
+            err_console.print(f"[bold yellow]waiting:[/] {terminal(record['file'])}: {terminal(record['error'])}", soft_wrap=True)
+        elif record.get("redelivery"):
+            r = record["redelivery"]
+            err_console.print(f"[bold yellow]re-delivered:[/] {terminal(record['file'])} replaces its earlier delivery: {r['dropped']} "
+                              f"records dropped, {r['changed']} changed, kept in {terminal(r['kept_in'])}", soft_wrap=True)
+        elif record["status"] == "ingested" and record["rows_in"] == 0:
+            err_console.print(f"[bold yellow]no records:[/] {terminal(record['file'])} holds a header but no record", soft_wrap=True)
+    for item in read_ignored(settings.runs_dir):
+        err_console.print(f"[bold yellow]ignored:[/] {terminal(item['file'])}: {terminal(item['reason'])}", soft_wrap=True)
     held, released = (sum(t[k] for t in summary["feeds"].values()) for k in ("held", "released"))
     if held:
         console.print(f"held {held:,} records of vehicles not in the registry yet (vehicle_known): released once it knows them")

@@ -96,6 +96,33 @@ class PlanSettings(BaseModel):
     solver_seed: int = 0
 
 
+class IngestSettings(BaseModel):
+    """Bounds on what one landing file may be, and how offset-less times are read.
+
+    A file over a bound is set aside whole in ``rejected_files/`` with the bound it broke: a reader that
+    must hold an unbounded field or line in memory is how one poison file stops ingest for good.
+    """
+
+    max_file_bytes: int = Field(4 * 1024**3, ge=1, description="largest landing file")
+    max_line_bytes: int = Field(1024**2, ge=16, description="longest line of a CSV or JSON-lines file")
+    max_field_bytes: int = Field(64 * 1024, ge=1, description="longest single value of any format")
+    max_rows: int = Field(20_000_000, ge=1, description="most records in one landing file")
+    naive_timestamps: dict[str, str] = Field(
+        {},
+        description='per feed, how a timestamp without a zone offset is read: "reject" (rule <column>_has_zone)'
+        ' or "fleet" (in fleet_time_zone); feeds not named follow naive_timestamps_default',
+    )
+    naive_timestamps_default: str = Field("reject", pattern="^(reject|fleet)$")
+    fleet_time_zone: str = Field("UTC", description="IANA zone the fleet declares its local times in, e.g. Europe/Berlin")
+
+    def naive_time_zone(self, feed: str) -> str | None:
+        """The zone offset-less times of ``feed`` are read in, or None when they are refused."""
+        rule = self.naive_timestamps.get(feed, self.naive_timestamps_default)
+        if rule not in ("reject", "fleet"):
+            raise ValueError(f"naive_timestamps[{feed}] must be 'reject' or 'fleet', not {rule!r}")
+        return self.fleet_time_zone if rule == "fleet" else None
+
+
 class TopologySettings(BaseModel):
     """The production topology on one machine (``railpm up``): ports on one loopback address, secrets.
 
@@ -147,6 +174,7 @@ class Settings(BaseSettings):
     spark: SparkSettings = SparkSettings()
     model: ModelSettings = ModelSettings()
     plan: PlanSettings = PlanSettings()
+    ingest: IngestSettings = IngestSettings()
     topology: TopologySettings = TopologySettings()
 
     # Data layers, in the order data moves through them.
@@ -176,6 +204,11 @@ class Settings(BaseSettings):
     def held_dir(self) -> Path:
         """Records of vehicles the registry does not know yet, released once it does."""
         return self.data_root / "held"
+
+    @cached_property
+    def revisions_dir(self) -> Path:
+        """What a re-delivered file (same name, changed content) replaced: the part as it was, and what changed."""
+        return self.data_root / "revisions"
 
     @cached_property
     def runs_dir(self) -> Path:

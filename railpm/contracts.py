@@ -243,6 +243,9 @@ class Column:
     max: float | None = None
     allowed: tuple[str, ...] | tuple[int, ...] | None = None
     description: str = ""
+    free_text: bool = False
+    """Words people wrote (a description); every other string column names or codes something and may hold no
+    control character."""
 
 
 @dataclass(frozen=True)
@@ -261,6 +264,11 @@ class Feed:
     @property
     def column_names(self) -> list[str]:
         return [c.name for c in self.columns]
+
+    @property
+    def code_columns(self) -> list[str]:
+        """String columns that name or code something (keys, vehicle and part numbers, codes), not free text."""
+        return [c.name for c in self.columns if c.dtype == "string" and not c.free_text]
 
     def column(self, name: str) -> Column:
         for c in self.columns:
@@ -322,7 +330,7 @@ FAULTS = Feed(
         Column("fault_code", "string", allowed=tuple(f.code for f in FAULT_CODES)),
         Column("subsystem", "string", allowed=SUBSYSTEMS),
         Column("grade", "string", allowed=GRADES),
-        Column("description", "string", nullable=True),
+        Column("description", "string", nullable=True, free_text=True),
     ),
 )
 
@@ -355,7 +363,7 @@ PARTS = Feed(
         Column("part_number", "string"),
         Column("component", "string", allowed=COMPONENTS),
         Column("vehicle_type", "string", allowed=VEHICLE_TYPES),
-        Column("description", "string", nullable=True),
+        Column("description", "string", nullable=True, free_text=True),
         Column("unit_cost_eur", "float64", unit="EUR", min=0, max=5_000_000),
         Column("lead_time_days", "int64", unit="d", min=0, max=730),
         Column("stock_category", "string", allowed=STOCK_CATEGORIES),
@@ -413,7 +421,7 @@ PREDICTIONS = Feed(
         Column("remaining_life_days", "float64", min=0),
         Column("remaining_life_low_days", "float64", min=0),
         Column("remaining_life_high_days", "float64", min=0),
-        Column("reasons", "string", description="JSON list of {feature, value, contribution}"),
+        Column("reasons", "string", description="JSON list of {feature, value, contribution}", free_text=True),
         Column("model_version", "string"),
     ),
 )
@@ -441,7 +449,7 @@ FEEDBACK = Feed(
         Column("model_version", "string", nullable=True),
         Column("finding", "string", nullable=True, allowed=INSPECTION_FINDINGS, description="only for a finding"),
         Column("inspected_on", "date", nullable=True, description="only for a finding"),
-        Column("reason", "string", nullable=True, description="required to dismiss"),
+        Column("reason", "string", nullable=True, description="required to dismiss", free_text=True),
     ),
 )
 

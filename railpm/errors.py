@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 
@@ -17,7 +18,7 @@ class BadInputError(RailpmError):
         where = ", ".join(
             part
             for part in (
-                f"file {file}" if file is not None else "",
+                f"file {os.fsencode(str(file)).decode('utf-8', errors='backslashreplace')}" if file is not None else "",
                 f"line {row}" if row is not None else "",
                 f"rule {rule}" if rule else "",
             )

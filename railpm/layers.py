@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 from railpm import contracts
 from railpm.config import Settings
 from railpm.errors import BadInputError, RailpmError
+from railpm.escaping import spreadsheet_frame
 
 # --------------------------------------------------------------------------------------------------
 # Records: the tables the Spark jobs build
@@ -166,7 +167,7 @@ def write_atomically(frame: pd.DataFrame, folder: Path, name: str, csv: bool = T
         if suffix == ".parquet":
             frame.to_parquet(tmp, index=False)
         else:
-            frame.to_csv(tmp, index=False)
+            spreadsheet_frame(frame).to_csv(tmp, index=False)  # planners open these in Excel: no live formulas
         os.replace(tmp, target)
         written.append(target)
     return written

@@ -14,7 +14,6 @@ from helpers import FAULT, telemetry_row
 
 from railpm import contracts
 from railpm.config import FleetSettings, Settings
-from railpm.errors import RailpmError
 from railpm.ingest import ingest_file, ingest_landing, new_landing_files_by_stage, summarise
 from railpm.ingest.lake import ARRIVAL_COLUMNS, INGESTED_AT, contract_schema
 from railpm.ingest.runs import read_run_records
@@ -198,10 +197,13 @@ def test_parquet_landing_is_read_typed_and_the_lake_has_the_contract_schema(sett
     assert vehicles.schema.equals(contract_schema(contracts.VEHICLES), check_metadata=False)
 
 
-def test_events_before_the_registry_is_ingested_are_a_clear_error(settings):
+def test_events_before_the_registry_is_ingested_wait_in_landing_with_a_clear_reason(settings):
     write_jsonl(settings.landing_dir / "faults" / "faults-2025-01.jsonl", [FAULT])
-    with pytest.raises(RailpmError, match="registry"):
-        ingest_file(settings, "faults/faults-2025-01.jsonl", REFERENCE_TIME)
+    record = ingest_file(settings, "faults/faults-2025-01.jsonl", REFERENCE_TIME)
+    assert record["status"] == "waiting" and "vehicle registry is not in the lake" in record["error"]
+    assert (settings.landing_dir / "faults" / "faults-2025-01.jsonl").exists()
+    land_registry(settings)
+    assert [r["status"] for r in ingest_landing(settings, REFERENCE_TIME)] == ["ingested", "ingested"]
 
 
 def test_the_ingest_command_reports_per_feed_and_per_rule_counts_and_where_things_are(settings):

@@ -49,7 +49,7 @@ INGEST_AND_RECORDS = textwrap.dedent("""
     from railpm.config import Settings, SparkSettings
     from railpm.ingest import ingest_landing
     from railpm.jobs import component_days, vehicle_days
-    from railpm.spark import build_session
+    from railpm.jobs.spark import build_session
 
     settings = Settings()
     records = ingest_landing(settings, reference_time=datetime(2025, 6, 1, tzinfo=timezone.utc))

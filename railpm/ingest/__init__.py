@@ -16,7 +16,7 @@ from datetime import datetime
 
 from railpm.config import Settings
 from railpm.ingest import runs
-from railpm.ingest.landing import STAGES, LandingFile, list_landing_files
+from railpm.ingest.landing import STAGES, IgnoredFile, LandingFile, shown_name, survey_landing
 from railpm.ingest.held import release_held
 from railpm.ingest.step import SUPERSEDED, ingest_file
 
@@ -25,10 +25,22 @@ STAGE_NAMES = ("registry", "catalogue", "events")
 
 
 def new_landing_files(settings: Settings) -> list[LandingFile]:
-    """Landing files whose current content has not been ingested, in ingest order."""
+    """Landing files whose current content has not been ingested, in ingest order; refused ones (a link out
+    of the landing folder, not a regular file) are listed too, unread, so that ingesting sets them aside."""
     return [
-        f for f in list_landing_files(settings.landing_dir) if not runs.already_ingested(settings.runs_dir, f, runs.file_sha256(f.path))
+        f
+        for f in survey_landing(settings.landing_dir).files
+        if f.refused or not runs.already_ingested(settings.runs_dir, f, runs.file_sha256(f.path))
     ]
+
+
+def record_ignored_files(settings: Settings, reference_time: datetime) -> list[dict]:
+    """List what lies in the landing folder but is no landing file (a subfolder, another extension, a hidden
+    upload) in ``runs/ignored.json``, each with its reason, so that nothing there is passed over unsaid."""
+    ignored: list[IgnoredFile] = survey_landing(settings.landing_dir).ignored
+    listed = [{"file": shown_name(i.relative), "reason": i.reason} for i in ignored]
+    runs.write_ignored(settings.runs_dir, {"reference_time": reference_time.isoformat(), "ignored": listed})
+    return listed
 
 
 def new_landing_files_by_stage(settings: Settings) -> dict[str, list[str]]:
@@ -51,6 +63,7 @@ def ingest_landing(
     ``on_file(file, None)`` is called before each file and ``on_file(file, record)`` after it.
     """
     records = []
+    record_ignored_files(settings, reference_time)
     for landing in new_landing_files(settings):
         if on_file:
             on_file(landing, None)
@@ -86,6 +99,8 @@ def summarise(records: list[dict]) -> dict:
         if record.get("status") == "rejected":
             totals["rejected_files"] += 1
             continue
+        if record.get("status") != "ingested":
+            continue
         for name in ("rows_in", "accepted", "quarantined", "duplicates_removed", "held"):
             totals[name] += record.get(name, 0)
         for rule, count in record.get("rules", {}).items():
@@ -102,5 +117,6 @@ __all__ = [
     "release_held",
     "new_landing_files",
     "new_landing_files_by_stage",
+    "record_ignored_files",
     "summarise",
 ]

@@ -3,16 +3,40 @@
 Each ingest step stores its GX validation result (unexpected lists cut short) under
 ``runs/validations/``; this builds the site from all of them in a fresh ephemeral context, so it can run as
 its own task after any number of parallel ingest steps.
+
+GX 1.x writes the values it shows (unexpected values, value sets, names) into the HTML as they are, and
+landing data and file names are data: every string of a result is HTML-escaped here before GX renders it,
+and pages are named by a slug of the file name, so a ``<script>`` in a delivery shows as text.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import shutil
 from datetime import datetime
 from pathlib import Path
 
+from railpm.escaping import html_text
 from railpm.ingest import runs
+
+
+def escaped(document):
+    """Every string value of a JSON document HTML-escaped (keys and numbers as they are)."""
+    if isinstance(document, str):
+        return html_text(document)
+    if isinstance(document, list):
+        return [escaped(v) for v in document]
+    if isinstance(document, dict):
+        return {k: escaped(v) for k, v in document.items()}
+    return document
+
+
+def page_name(part: str) -> str:
+    """A name for the part's pages that is safe in a path, a URL and HTML: a slug plus a short hash."""
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", part).strip("._") or "file"
+    return f"{slug[:80]}-{hashlib.sha256(part.encode('utf-8', 'surrogateescape')).hexdigest()[:8]}"
 
 
 def build_data_docs(runs_dir: Path, data_docs_dir: Path) -> Path | None:
@@ -49,11 +73,12 @@ def build_data_docs(runs_dir: Path, data_docs_dir: Path) -> Path | None:
         path = runs.validation_path(runs_dir, record["feed"], record["part"])
         if not path.exists():
             continue
-        result = schema.load(json.loads(path.read_text()))
+        result = schema.load(escaped(json.loads(path.read_text())))
+        name = page_name(record["part"])
         identifier = ValidationResultIdentifier(
             expectation_suite_identifier=ExpectationSuiteIdentifier(name=record["feed"]),
-            run_id=RunIdentifier(run_name=record["part"], run_time=datetime.fromisoformat(record["reference_time"])),
-            batch_identifier=record["part"],
+            run_id=RunIdentifier(run_name=name, run_time=datetime.fromisoformat(record["reference_time"])),
+            batch_identifier=name,
         )
         store.set(identifier, result)
         identifiers.append(identifier)

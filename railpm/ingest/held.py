@@ -21,7 +21,7 @@ from railpm import contracts
 from railpm.config import Settings
 from railpm.expectations import ROW_ID
 from railpm.ingest import lake, runs
-from railpm.ingest.step import store_rows, validate_rows
+from railpm.ingest.step import fleet_suite_inputs, store_rows, validate_rows
 
 RELEASE_MARK = "~released-"
 
@@ -60,7 +60,7 @@ def release_held(settings: Settings, reference_time: datetime, run_id: str | Non
         source = str(held[lake.SOURCE_FILE].iloc[0])
         rows = held.loc[now_known, [ROW_ID, *feed.column_names]].reset_index(drop=True)
         release_part = f"{part.split(RELEASE_MARK)[0]}{RELEASE_MARK}{stamp}"
-        frame, verdict = validate_rows(settings, feed, rows, f"{source} (released)", reference_time)
+        frame, verdict = validate_rows(feed, rows, fleet_suite_inputs(settings, feed, reference_time), f"{source} (released)")
         stored = store_rows(settings, feed, source, release_part, frame, verdict, pd.DataFrame({ROW_ID: pd.Series(dtype="int64"), lake.RAW_LINE: pd.Series(dtype=object)}), 0, reference_time, run_id)
         record = {
             "file": source,

@@ -127,9 +127,14 @@ def as_text(table: pa.Table) -> dict[str, pa.Array]:
 
 
 def lake_parts(lake_dir: Path, feed: Feed, part: str) -> list[Path]:
+    """The lake files of one part. The part name is data (any byte a file name may hold), so it is joined
+    to each day folder literally, never matched as a pattern."""
     folder = lake_dir_of(lake_dir, feed)
-    pattern = f"day=*/{part}.parquet" if feed.time_column else f"{part}.parquet"
-    return sorted(folder.glob(pattern))
+    if not feed.time_column:
+        candidates = [folder / f"{part}.parquet"]
+    else:
+        candidates = [day / f"{part}.parquet" for day in folder.glob("day=*")] if folder.is_dir() else []
+    return sorted(path for path in candidates if path.is_file())
 
 
 def lake_part_path(lake_dir: Path, feed: Feed, part: str, day: str | None) -> Path:
@@ -232,23 +237,28 @@ def find_delivered_keys(runs_dir: Path, feed: Feed, part: str, index: pd.DataFra
     import duckdb
 
     folder = runs_dir / "keys" / feed.name
-    others = sorted(str(p) for p in folder.glob("*.parquet") if p.stem != part) if folder.is_dir() else []
+    # Listed and read here rather than handed to DuckDB as paths: DuckDB would expand * ? [ in a part name.
+    others = sorted(p for p in folder.iterdir() if p.suffix == ".parquet" and p.stem != part and not p.name.startswith(".")) if folder.is_dir() else []
     columns = ["_source_row", "other_part", "other_row", "other_day", "identical"]
     if not others or index.empty:
         return pd.DataFrame(columns=columns)
+    tables = []
+    for path in others:
+        table = pq.read_table(path)
+        tables.append(table.append_column("other_part", pa.array([path.stem] * table.num_rows, pa.string())))
+    delivered = pa.concat_tables(tables, promote_options="permissive")
     on = " AND ".join(f'o."{k}" = n."{k}"' for k in feed.key)
     with duckdb.connect() as con:
         con.register("n", index)
+        con.register("o", delivered)
         found = con.execute(
             f"""
-            SELECT n."{ROW_ID}" AS _source_row,
-                   regexp_extract(o.filename, '([^/]+)[.]parquet$', 1) AS other_part,
+            SELECT n."{ROW_ID}" AS _source_row, o.other_part,
                    o."{ROW_ID}" AS other_row, o."{DAY}" AS other_day,
                    o."{ROW_HASH}" = n."{ROW_HASH}" AS identical
-            FROM read_parquet(?, filename = true) o JOIN n ON {on}
+            FROM o JOIN n ON {on}
             ORDER BY 1
-            """,
-            [others],
+            """
         ).df()
     return found[columns]
 

@@ -37,13 +37,46 @@ def read_run_record(runs_dir: Path, feed: str, part: str) -> dict | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
-def write_run_record(runs_dir: Path, record: dict) -> Path:
-    path = run_record_path(runs_dir, record["feed"], record["part"])
+def _write_json(path: Path, record: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.tmp")
     temporary.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
     os.replace(temporary, path)
+
+
+def delivery_record_path(runs_dir: Path, record: dict) -> Path:
+    return runs_dir / "deliveries" / record["feed"] / f"{record['part']}@{(record.get('sha256') or 'unread')[:16]}-{record['status']}.json"
+
+
+def write_run_record(runs_dir: Path, record: dict, *, delivery: bool = True) -> Path:
+    """The file's current record (revised when a later file changes its records) and, once per delivery, an
+    append-only copy under ``runs/deliveries/`` that no later delivery or revision overwrites."""
+    path = run_record_path(runs_dir, record["feed"], record["part"])
+    _write_json(path, record)
+    if delivery:
+        first = delivery_record_path(runs_dir, record)
+        if not first.exists():
+            _write_json(first, record)
     return path
+
+
+def delivery_records(runs_dir: Path, feed: str, part: str) -> list[dict]:
+    """Every delivery of one part as first recorded, oldest first."""
+    folder = Path(runs_dir) / "deliveries" / feed
+    found = [json.loads(p.read_text()) for p in folder.iterdir() if p.name.startswith(f"{part}@")] if folder.is_dir() else []
+    return sorted((r for r in found if r["part"] == part), key=lambda r: r["reference_time"])
+
+
+def write_ignored(runs_dir: Path, listing: dict) -> Path:
+    """The files of the landing folder that are no landing file, as of the last run (see ``ignored``)."""
+    path = Path(runs_dir) / "ignored.json"
+    _write_json(path, listing)
+    return path
+
+
+def read_ignored(runs_dir: Path) -> list[dict]:
+    path = Path(runs_dir) / "ignored.json"
+    return json.loads(path.read_text())["ignored"] if path.exists() else []
 
 
 def read_run_records(runs_dir: Path) -> list[dict]:

@@ -23,6 +23,7 @@ replaces its own parts.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from datetime import datetime
 from pathlib import Path
@@ -31,6 +32,7 @@ from time import perf_counter
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from railpm import contracts
 from railpm.config import Settings
@@ -38,11 +40,20 @@ from railpm.contracts import Feed
 from railpm.errors import RailpmError
 from railpm.expectations import ROW_ID, SuiteInputs, add_derived_columns, suite_for, validate_frame
 from railpm.expectations.suites import MALFORMED_LINE, VEHICLE_KNOWN
+from railpm.arrow import arrow_schema as contract_schema
 from railpm.ingest import lake, runs
-from railpm.ingest.landing import LandingFile, UnreadableFileError, landing_file, read_landing_file
+from railpm.ingest.landing import LandingFile, UnreadableFileError, landing_file, read_landing_file, shown_name
 
 SUPERSEDED = "superseded_by_resend"
 """Rule of a record replaced by a changed version of the same key in a later-named file."""
+DROPPED = "dropped_by_redelivery"
+"""Rule of a record a changed re-delivery of the same file no longer holds (kept under ``revisions/``)."""
+CHANGED = "changed_by_redelivery"
+"""Rule of a record's earlier version that a changed re-delivery of the same file replaced."""
+
+
+class MissingReferenceError(RailpmError):
+    """The reference data a feed is checked against (registry, catalogue) is not in the lake yet."""
 
 
 def fleet_suite_inputs(settings: Settings, feed: Feed, reference_time: datetime) -> SuiteInputs:
@@ -53,14 +64,20 @@ def fleet_suite_inputs(settings: Settings, feed: Feed, reference_time: datetime)
     if feed.references_registry:
         vehicle_types = lake.registry_vehicle_types(settings.lake_dir)
         if not vehicle_types:
-            raise RailpmError(f"{feed.name}: the vehicle registry is not in the lake yet; ingest landing/vehicles first")
+            raise MissingReferenceError(f"{feed.name}: the vehicle registry is not in the lake yet; ingest landing/vehicles first")
     if "part_number" in feed.column_names and feed.name != contracts.PARTS.name:
         part_numbers = lake.catalogue_part_numbers(settings.lake_dir)
         # Work orders of a fleet without a parts catalogue are fine as long as they name no part (the suite's
         # part_known rule rejects any that does); stock without a catalogue is meaningless.
         if not part_numbers and feed.name == contracts.STOCK.name:
-            raise RailpmError(f"{feed.name}: the parts catalogue is not in the lake yet; ingest landing/parts first")
-    return SuiteInputs.for_deployment(settings.history_start, reference_time, vehicle_types=vehicle_types, part_numbers=part_numbers)
+            raise MissingReferenceError(f"{feed.name}: the parts catalogue is not in the lake yet; ingest landing/parts first")
+    return SuiteInputs.for_deployment(
+        settings.history_start,
+        reference_time,
+        vehicle_types=vehicle_types,
+        part_numbers=part_numbers,
+        naive_time_zone=settings.ingest.naive_time_zone(feed.name),
+    )
 
 
 _suites: dict[tuple, object] = {}
@@ -75,6 +92,7 @@ def _suite(feed: Feed, inputs: SuiteInputs):
         inputs.reference_time,
         frozenset(inputs.vehicle_types.items()),
         inputs.part_numbers,
+        inputs.naive_time_zone,
     )
     if key not in _suites:
         if len(_suites) > 16:
@@ -125,12 +143,21 @@ def quarantine_table(feed: Feed, source: str, rows: pd.DataFrame, rules: np.ndar
     return pa.concat_tables(parts) if parts else schema.empty_table()
 
 
-def reject_file(settings: Settings, landing: LandingFile, sha256: str, error: Exception, reference_time: datetime) -> dict:
-    """Move a file that cannot be read at all to ``rejected_files/`` beside a note of why, and record it."""
-    target = settings.rejected_files_dir / landing.feed / landing.path.name
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.move(str(landing.path), target)
-    target.with_name(f"{target.name}.error.txt").write_text(f"{error}\n")
+def reject_file(settings: Settings, landing: LandingFile, sha256: str | None, error: Exception, reference_time: datetime) -> dict:
+    """Move a file that cannot be read at all to ``rejected_files/`` beside a note of why, and record it.
+
+    A link is moved as the link (its target is never opened); a name already set aside keeps its earlier
+    file, the new one gets the content hash (or a counter) in its name.
+    """
+    folder = settings.rejected_files_dir / landing.feed
+    folder.mkdir(parents=True, exist_ok=True)
+    name = landing.path.name
+    target, n = folder / name, 1
+    while os.path.lexists(target) or os.path.lexists(folder / f"{target.name}.error.txt"):
+        n += 1
+        target = folder / f"{name}.{n}"
+    shutil.move(landing.path, target)
+    target.with_name(f"{target.name}.error.txt").write_text(f"{error}\n", encoding="utf-8", errors="backslashreplace")
     record = {
         "file": landing.relative,
         "feed": landing.feed,
@@ -138,7 +165,22 @@ def reject_file(settings: Settings, landing: LandingFile, sha256: str, error: Ex
         "sha256": sha256,
         "status": "rejected",
         "error": str(error),
-        "moved_to": str(target.relative_to(settings.data_root)),
+        "moved_to": shown_name(str(target.relative_to(settings.data_root))),
+        "reference_time": reference_time.isoformat(),
+    }
+    runs.write_run_record(settings.runs_dir, record)
+    return record
+
+
+def waiting_record(settings: Settings, landing: LandingFile, sha256: str, error: Exception, reference_time: datetime) -> dict:
+    """A file that waits in ``landing/`` for the reference data it is checked against; a later run ingests it."""
+    record = {
+        "file": landing.relative,
+        "feed": landing.feed,
+        "part": landing.part,
+        "sha256": sha256,
+        "status": "waiting",
+        "error": f"{error}; the file stays in landing/ and is ingested by a later run",
         "reference_time": reference_time.isoformat(),
     }
     runs.write_run_record(settings.runs_dir, record)
@@ -164,8 +206,10 @@ def ingest_file(settings: Settings, relative: str, reference_time: datetime, run
     """
     landing = landing_file(settings.landing_dir, relative)
     feed = contracts.FEEDS[landing.feed]
-    if not landing.path.is_file():
-        raise RailpmError(f"landing file {landing.path} does not exist")
+    if not os.path.lexists(landing.path):
+        raise RailpmError(f"landing file {landing.shown} does not exist")
+    if landing.refused:
+        return reject_file(settings, landing, None, UnreadableFileError(landing.refused, file=landing.shown, rule="inside_landing"), reference_time)
     sha256 = runs.file_sha256(landing.path)
     done = runs.already_ingested(settings.runs_dir, landing, sha256)
     if done:
@@ -173,18 +217,23 @@ def ingest_file(settings: Settings, relative: str, reference_time: datetime, run
 
     clock = perf_counter()
     try:
-        records = read_landing_file(landing)
+        inputs = fleet_suite_inputs(settings, feed, reference_time)
+    except MissingReferenceError as exc:
+        return waiting_record(settings, landing, sha256, exc, reference_time)
+    try:
+        records = read_landing_file(landing, settings.ingest)
     except UnreadableFileError as exc:
         return reject_file(settings, landing, sha256, exc, reference_time)
     rows, duplicates = drop_exact_duplicates(records.rows, feed.column_names)
     parsed = perf_counter()
 
-    frame, verdict = validate_rows(settings, feed, rows, landing.relative, reference_time)
+    frame, verdict = validate_rows(feed, rows, inputs, landing.shown)
     if verdict.table_failures:
-        error = UnreadableFileError("the file's columns break the contract", file=landing.path, rule=",".join(verdict.table_failures))
+        error = UnreadableFileError("the file's columns break the contract", file=landing.shown, rule=",".join(verdict.table_failures))
         return reject_file(settings, landing, sha256, error, reference_time)
     validated = perf_counter()
-    stored = store_rows(settings, feed, landing.relative, landing.part, frame, verdict, records.malformed, duplicates, reference_time, run_id)
+    stored = store_rows(settings, feed, landing.shown, landing.part, frame, verdict, records.malformed, duplicates, reference_time,
+                        run_id, delivery=(landing, sha256))
     record = {
         "file": landing.relative,
         "feed": feed.name,
@@ -201,9 +250,8 @@ def ingest_file(settings: Settings, relative: str, reference_time: datetime, run
     return record
 
 
-def validate_rows(settings: Settings, feed: Feed, rows: pd.DataFrame, batch_name: str, reference_time: datetime):
+def validate_rows(feed: Feed, rows: pd.DataFrame, inputs: SuiteInputs, batch_name: str):
     """Landing rows (strings + record numbers) with their derived columns, and the GX verdict on them."""
-    inputs = fleet_suite_inputs(settings, feed, reference_time)
     frame = add_derived_columns(feed, rows, inputs)
     return frame, validate_frame(_suite(feed, inputs), frame, asset_name=feed.name, batch_name=batch_name)
 
@@ -219,8 +267,12 @@ def store_rows(
     duplicates: int,
     reference_time: datetime,
     run_id: str | None,
+    delivery: tuple[LandingFile, str] | None = None,
 ) -> dict:
     """Put validated rows where they belong (lake, quarantine, held) under lake part ``part``; returns the counts.
+
+    ``delivery`` (the landing file and its hash) marks rows that came in a delivery rather than a release of held
+    rows: a changed re-delivery of a file ingested before keeps what it replaces as a revision.
 
     A record whose only fault is a vehicle the registry does not know yet is held, not quarantined: the registry
     often learns of a vehicle a day after its first telemetry, and :func:`railpm.ingest.held.release_held`
@@ -265,6 +317,7 @@ def store_rows(
         theirs = found[(identical & later_elsewhere) | (~identical & ~later_elsewhere)]
         if len(theirs):
             revised = _revise_other_files(settings, feed, source, theirs, reference_time)
+        redelivery = _keep_earlier_delivery(settings, feed, delivery[0], index, delivery[1]) if delivery else None
         arrived = lake.with_arrival(typed, run_id or f"manual__{reference_time.isoformat()}", reference_time)
         lake_files = lake.write_lake_part(settings.lake_dir, feed, part, arrived)
         lake.write_key_index(settings.runs_dir, feed, part, index)
@@ -287,6 +340,51 @@ def store_rows(
         "validation_file": str(validation_file.relative_to(settings.data_root)),
         "revised": revised,
         "revised_by": [],
+        **({"redelivery": redelivery} if redelivery else {}),
+    }
+
+
+def _keep_earlier_delivery(settings: Settings, feed: Feed, landing: LandingFile, index: pd.DataFrame, sha256: str) -> dict | None:
+    """A changed re-delivery of a file ingested before is a revision: the part as that delivery left it is kept
+    under ``revisions/`` (so the lake's history can be replayed), with the records this one drops or changes
+    under their rules, and the earlier quarantine beside them. Nothing leaves the lake unrecorded."""
+    previous = runs.read_run_record(settings.runs_dir, feed.name, landing.part)
+    if not previous or previous.get("status") != "ingested" or previous.get("sha256") == sha256:
+        return None
+    old = previous["sha256"][:16]
+    folder = settings.revisions_dir / feed.name
+    folder.mkdir(parents=True, exist_ok=True)
+    parts = lake.lake_parts(settings.lake_dir, feed, landing.part)
+    before = pa.concat_tables([pq.read_table(p) for p in parts]) if parts else contract_schema(feed).empty_table()
+    lake._write(before, folder / f"{landing.part}@{old}.parquet")
+    try:
+        old_index = lake.read_key_index(settings.runs_dir, feed, landing.part)
+    except FileNotFoundError:
+        old_index = pd.DataFrame(columns=[*feed.key, ROW_ID, lake.ROW_HASH])
+    both = old_index.merge(index[[*feed.key, lake.ROW_HASH]], on=list(feed.key), how="left", suffixes=("", "_new"), indicator=True)
+    dropped = (both["_merge"] == "left_only").to_numpy()
+    changed = ((both["_merge"] == "both") & (both[lake.ROW_HASH] != both[f"{lake.ROW_HASH}_new"])).to_numpy()
+    revised = both[dropped | changed]
+    rule = np.where(dropped[dropped | changed], DROPPED, CHANGED)
+    keyed = before.select(list(feed.key)).to_pandas().merge(revised[list(feed.key)].assign(_hit=True), on=list(feed.key), how="left")
+    rows = before.filter(pa.array(keyed["_hit"].fillna(False).to_numpy(dtype=bool)))
+    order = rows.select(list(feed.key)).to_pandas().merge(revised[[*feed.key, ROW_ID]].assign(_rule=rule), on=list(feed.key), how="left")
+    text = lake.as_text(rows)
+    columns = {c: text[c] for c in feed.column_names}
+    columns[lake.RAW_LINE] = pa.nulls(rows.num_rows, pa.string())
+    columns[lake.SOURCE_FILE] = pa.array([f"{shown_name(previous['file'])}@{old}"] * rows.num_rows, pa.string())
+    columns[ROW_ID] = pa.array(order[ROW_ID].astype("int64").to_numpy(), pa.int64())
+    columns[lake.RULES] = pa.array(order["_rule"].to_numpy(dtype=object), pa.string())
+    lake._write(pa.table(columns).cast(lake.quarantine_schema(feed)), folder / f"{landing.part}@{old}.changes.parquet")
+    earlier_quarantine = lake.quarantine_path(settings.quarantine_dir, feed, landing.part)
+    if earlier_quarantine.exists():
+        shutil.copyfile(earlier_quarantine, folder / f"{landing.part}@{old}.quarantine.parquet")
+    return {
+        "of": {"file": previous["file"], "sha256": previous["sha256"], "reference_time": previous["reference_time"]},
+        "earlier_accepted": before.num_rows,
+        "dropped": int(dropped.sum()),
+        "changed": int(changed.sum()),
+        "kept_in": shown_name(str(folder.relative_to(settings.data_root) / f"{landing.part}@{old}.*")),
     }
 
 
@@ -334,6 +432,6 @@ def _revise_other_files(settings: Settings, feed: Feed, source: str, losing: pd.
         revision = {"file": source, "duplicates": n_duplicates, "superseded": n_superseded}
         other.setdefault("revised_by", []).append({**revision, "reference_time": reference_time.isoformat()})
         runs.check_reconciles(other)
-        runs.write_run_record(settings.runs_dir, other)
+        runs.write_run_record(settings.runs_dir, other, delivery=False)
         revisions.append({**revision, "file": other["file"]})
     return revisions
