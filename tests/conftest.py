@@ -161,7 +161,6 @@ class LoggedTraining:
 @pytest.fixture(scope="session")
 def trained_fleet(model_fleet) -> LoggedTraining:
     """The version the main job's fleet_train DAG registered (training is the suite's dearest step: once)."""
-    import mlflow
     from mlflow import MlflowClient
 
     from railpm.models.backtest import METHODS
@@ -171,9 +170,8 @@ def trained_fleet(model_fleet) -> LoggedTraining:
     versions = client.search_model_versions(f"name='{model_fleet.model.registered_model_name}'")
     assert len(versions) == 1, "the main job registers exactly one version"
     run = client.get_run(versions[0].run_id)
-    mlflow.set_tracking_uri(model_fleet.tracking_uri)
-    table = mlflow.load_table("backtest/folds.json", run_ids=[run.info.run_id])
-    life = mlflow.load_table("backtest/life_coverage.json", run_ids=[run.info.run_id])
+    table, life = (client.load_table(run.info.experiment_id, f"backtest/{name}.json", run_ids=[run.info.run_id])
+                   for name in ("folds", "life_coverage"))
     metrics, tags = run.data.metrics, run.data.tags
     best_baseline = max(metrics[f"{method}.primary_pr_auc"] for method in METHODS if method != "model")
     decision = GateDecision(tags["railpm.gate"], tags["railpm.gate_reason"], metrics[PRIMARY_METRIC],
