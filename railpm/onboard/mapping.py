@@ -149,11 +149,6 @@ class ColumnMap(_Model):
             return {_text(k): (None if v is None else _text(v)) for k, v in value.items()}
         return value
 
-    @field_validator("constant", mode="before")
-    @classmethod
-    def _constant_kept(cls, value):
-        return value
-
     @model_validator(mode="after")
     def _one_source(self):
         sources = [n for n in ("from_", "constant", "concat", "registry", "catalogue", "row_number") if getattr(self, n) is not None]
@@ -492,7 +487,7 @@ def check_columns(located: Located) -> None:
                 field_name = "one_row_per" if j < len(source.one_row_per) else "sort_by"
                 raise located.error(("sources", i, field_name), f"{column!r} is not a column of the {source.feed} feed")
         for name, spec in source.columns.items():
-            if (spec.registry or spec.catalogue) and "vehicle_number" not in source.columns and spec.registry:
+            if spec.registry and "vehicle_number" not in source.columns:
                 raise located.error(("sources", i, "columns", name, "registry"), "registry needs vehicle_number mapped in the same source")
             if spec.catalogue and "fault_code" not in source.columns:
                 raise located.error(("sources", i, "columns", name, "catalogue"), "catalogue needs fault_code mapped in the same source")

@@ -175,11 +175,10 @@ def _source_values(spec: ColumnMap, raw: pd.DataFrame, done: dict[str, pd.Series
         return pd.Series(value, index=raw.index, dtype=object)
     if spec.concat is not None:
         parts = [raw[p.column] if p.column is not None else pd.Series(p.constant, index=raw.index, dtype=object) for p in spec.concat]
-        present = pd.concat([p.notna() for p, q in zip(parts, spec.concat) if q.column is not None], axis=1).any(axis=1) \
-            if any(q.column is not None for q in spec.concat) else pd.Series(True, index=raw.index)
-        joined = pd.concat([p.fillna("") for p in parts], axis=1).apply(
-            lambda r: spec.separator.join(v for v in r if v != ""), axis=1) if len(raw) else pd.Series([], dtype=object)
-        return joined.where(present, None)
+        joined = [spec.separator.join(v for v in values if v is not None and v != "") for values in zip(*parts)]
+        read = [raw[p.column].notna() for p in spec.concat if p.column is not None]
+        present = pd.concat(read, axis=1).any(axis=1) if read else pd.Series(True, index=raw.index)
+        return pd.Series(joined, index=raw.index, dtype=object).where(present, None)
     if spec.registry is not None:
         if context.registry is None or not len(context.registry):
             return pd.Series(None, index=raw.index, dtype=object)
