@@ -46,15 +46,13 @@ def read_source(path: Path, source: Source) -> SourceFile:
         with open(path, encoding=options.encoding, newline="") as handle:
             for _ in range(options.skip_lines):
                 handle.readline()
-            number = options.skip_lines
             if options.delimiter == "whitespace":
-                records = ((line.split(), line) for line in handle)
+                records = ((n, line.split(), line) for n, line in enumerate(handle, start=options.skip_lines + 1))
             else:
                 reader = csv.reader(handle, delimiter=options.delimiter)
-                records = ((fields, options.delimiter.join(fields)) for fields in reader)
+                records = _numbered(reader, options.delimiter, options.skip_lines)
             header = options.names
-            for fields, raw in records:
-                number += 1
+            for number, fields, raw in records:
                 if header is None:
                     header = [h.strip() for h in fields]
                     if header and header[0].startswith("\ufeff"):
@@ -74,6 +72,14 @@ def read_source(path: Path, source: Source) -> SourceFile:
     frame = frame.where(frame != "", None)
     frame.insert(0, LINE, np.array(lines, dtype="int64"))
     return SourceFile(path, header, frame, pd.DataFrame(malformed, columns=[LINE, "raw", "reason"]))
+
+
+def _numbered(reader, delimiter: str, skipped: int):
+    """CSV records with the physical line each starts on (a quoted field may span lines)."""
+    end = 0
+    for fields in reader:
+        yield skipped + end + 1, fields, delimiter.join(fields)
+        end = reader.line_num
 
 
 @dataclass
