@@ -652,8 +652,9 @@ def import_azure_pdm(
 def onboard(
     path: Annotated[str, typer.Argument(help="Folder holding the exports (maintenance system, TCMS, register, ...).")],
     mapping: Annotated[Optional[list[str]], typer.Option(
-        "--mapping", help="Mapping file (YAML); repeat for one per export. With --init: where to write the draft.")] = None,
+        "--mapping", help="Mapping file (YAML) or a folder of them; repeat for one per export. With --init: where to write the draft.")] = None,
     init: Annotated[bool, typer.Option("--init", help="Draft a mapping from the files' headers and a sample of values.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print what was found and what the gate will quarantine; write nothing.")] = False,
     data_root: DataRoot = None,
 ) -> None:
     """Turn a folder of an operator's exports into landing files and the fleet's catalogue, by mapping files;
@@ -667,11 +668,11 @@ def onboard(
         raise RailpmError("name at least one --mapping file (draft one with: railpm onboard --init PATH --mapping FILE)")
     from railpm.onboard import onboard as run_onboard
     from railpm.onboard import write_onboarded
+    from railpm.onboard.run import mapping_files
 
     settings = settings_from(data_root)
-    result = run_onboard(Path(path), [Path(m) for m in mapping])
-    written = write_onboarded(result, settings)
-    print_onboarded(result, written, console)
+    result = run_onboard(Path(path), mapping_files([Path(m) for m in mapping]))
+    print_onboarded(result, {} if dry_run else write_onboarded(result, settings), console)
 
 
 # --------------------------------------------------------------------------------------------------

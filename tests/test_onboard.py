@@ -30,12 +30,7 @@ from railpm.onboard import units
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples" / "own_fleet"
-EXAMPLE_MAPPINGS = sorted((EXAMPLES / "mappings").glob("*.yaml"))
 DATASETS = REPO.parent / "shared" / "datasets"
-
-
-def _mapping_args(mappings) -> list[str]:
-    return [arg for m in mappings for arg in ("--mapping", str(m))]
 
 
 def _data_lines(path: Path, title_lines: int = 0, delimiter: str = ",") -> int:
@@ -64,8 +59,10 @@ INGEST_AND_RECORDS = textwrap.dedent("""
 @pytest.mark.slow
 def test_example_exports_onboard_ingest_and_build_records_with_every_record_accounted_for(tmp_path):
     data = tmp_path / "data"
-    result = CliRunner().invoke(app, ["onboard", str(EXAMPLES), *_mapping_args(EXAMPLE_MAPPINGS), "--data-root", str(data)],
-                                env={"COLUMNS": "200"})
+    command = ["onboard", str(EXAMPLES), "--mapping", str(EXAMPLES / "mappings"), "--data-root", str(data)]
+    dry = CliRunner().invoke(app, [*command, "--dry-run"])
+    assert dry.exit_code == 0 and "nothing written" in dry.output and not data.exists(), dry.output
+    result = CliRunner().invoke(app, command)
     assert result.exit_code == 0, result.output
     assert "railpm ingest will quarantine" in result.output.replace("`", "") and "7777" in result.output
     profile = json.loads((data / "onboard" / "profile.json").read_text())

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import difflib
 import re
+import types
+import typing
 import zoneinfo
 from datetime import date, datetime
 from pathlib import Path
@@ -147,11 +149,6 @@ class ColumnMap(_Model):
     def _keys_as_text(cls, value):
         if isinstance(value, dict):
             return {_text(k): (None if v is None else _text(v)) for k, v in value.items()}
-        return value
-
-    @field_validator("constant", mode="before")
-    @classmethod
-    def _constant_kept(cls, value):
         return value
 
     @model_validator(mode="after")
@@ -400,42 +397,29 @@ def _suggest(loc: Path_, data) -> str:
 
 
 def _model_at(loc: Path_):
-    """The pydantic model that validates the object at ``loc`` of a mapping document."""
-    model: Any = Mapping
-    steps = list(loc)
-    while steps:
-        step = steps.pop(0)
-        if model is Mapping and step == "sources":
-            model, _ = Source, steps.pop(0) if steps else None
-        elif model is Source and step == "columns":
-            model, _ = ColumnMap, steps.pop(0) if steps else None
-        elif model is Source and step == "skip":
-            model, _ = SkipRule, steps.pop(0) if steps else None
-        elif model is Source and step == "read":
-            model = ReadOptions
-        elif model is ColumnMap and step in ("vehicle", "extract"):
-            model = Pattern
-        elif model is ColumnMap and step in ("timestamp", "date"):
-            model = Timestamp
-        elif model is ColumnMap and step == "unit":
-            model = UnitConversion
-        elif model is ColumnMap and step == "offset":
-            model = Offset
-        elif model is ColumnMap and step == "concat":
-            model, _ = Part, steps.pop(0) if steps else None
-        elif model is Mapping and step == "catalogue":
-            model = CatalogueEntries
-        elif model is CatalogueEntries and step == "signals":
-            model, _ = SignalEntry, steps.pop(0) if steps else None
-        elif model is CatalogueEntries and step == "fault_codes":
-            model, _ = FaultCodeEntry, steps.pop(0) if steps else None
-        elif model is Mapping and step == "fleet":
-            model = Fleet
-        elif model is Fleet and step == "time_axis":
-            model = TimeAxis
+    """The pydantic model that validates the object at ``loc`` of a mapping document (None if it is no model)."""
+    state: Any = Mapping
+    for step in loc:
+        if isinstance(state, type) and issubclass(state, BaseModel):
+            field = next((f for name, f in state.model_fields.items() if step in (name, f.alias)), None)
+            if field is None:
+                return None
+            state = _unwrap(field.annotation)
+        elif typing.get_origin(state) is list and isinstance(step, int):
+            state = _unwrap(typing.get_args(state)[0])
+        elif typing.get_origin(state) is dict:
+            state = _unwrap(typing.get_args(state)[1])
         else:
             return None
-    return model
+    return state if isinstance(state, type) and issubclass(state, BaseModel) else None
+
+
+def _unwrap(annotation):
+    """``X | None`` -> ``X``."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        members = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return members[0] if len(members) == 1 else annotation
+    return annotation
 
 
 def _error_path(loc: tuple) -> Path_:
@@ -492,7 +476,7 @@ def check_columns(located: Located) -> None:
                 field_name = "one_row_per" if j < len(source.one_row_per) else "sort_by"
                 raise located.error(("sources", i, field_name), f"{column!r} is not a column of the {source.feed} feed")
         for name, spec in source.columns.items():
-            if (spec.registry or spec.catalogue) and "vehicle_number" not in source.columns and spec.registry:
+            if spec.registry and "vehicle_number" not in source.columns:
                 raise located.error(("sources", i, "columns", name, "registry"), "registry needs vehicle_number mapped in the same source")
             if spec.catalogue and "fault_code" not in source.columns:
                 raise located.error(("sources", i, "columns", name, "catalogue"), "catalogue needs fault_code mapped in the same source")

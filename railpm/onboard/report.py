@@ -19,20 +19,24 @@ def print_onboarded(result: Onboarded, written: dict[str, Path], console: Consol
     console.print(f"catalogue [bold]{escape(profile['catalogue'])}[/]: {profile['vehicles_in_registry']} vehicles in the registry, "
                   f"period {period['start']} + {period['days']} record steps of {escape(period['record_step'])}")
     sources = Table(title="exports read")
-    for column in ("mapping/source", "feed", "files", "rows in", "landed", "held", "folded", "held because"):
-        sources.add_column(column, justify="right" if column in ("rows in", "landed", "held", "folded", "files") else "left")
+    for column in ("mapping/source", "feed", "files", "rows in", "landed", "held", "folded"):
+        sources.add_column(column, justify="left" if column in ("mapping/source", "feed") else "right")
     for r in result.sources:
-        reasons = "\n".join(f"{n:,} {escape(k)}" for k, n in sorted(r.held_reasons.items(), key=lambda kv: -kv[1]))
         sources.add_row(f"{r.mapping}/{r.source}", r.feed, str(len(r.files)), f"{r.rows_in:,}", f"{r.landed:,}", f"{r.held:,}",
-                        f"{r.folded:,}", reasons)
+                        f"{r.folded:,}")
     console.print(sources)
-    feeds = Table(title="landing files, and what the gate will quarantine")
-    for column in ("feed/mapping", "rows", "vehicles", "first", "last", "gate rules broken (rows)"):
+    for r in result.sources:
+        for reason, n in sorted(r.held_reasons.items(), key=lambda kv: -kv[1]):
+            console.print(f"held {r.mapping}/{r.source}: {n:,} {escape(reason)}", soft_wrap=True)
+    feeds = Table(title="landing files")
+    for column in ("feed/mapping", "rows", "vehicles", "first", "last"):
         feeds.add_column(column, justify="right" if column in ("rows", "vehicles") else "left")
     for key, entry in profile["feeds"].items():
-        rules = ", ".join(f"{escape(rule)} {n:,}" for rule, n in entry["rules"].items()) or "none"
-        feeds.add_row(key, f"{entry['rows']:,}", str(entry["vehicles"]), entry.get("first", "")[:19], entry.get("last", "")[:19], rules)
+        feeds.add_row(key, f"{entry['rows']:,}", str(entry["vehicles"]), entry.get("first", "")[:16], entry.get("last", "")[:16])
     console.print(feeds)
+    for key, entry in profile["feeds"].items():
+        for rule, n in entry["rules"].items():
+            console.print(f"[yellow]the gate will quarantine[/] {key}: {n:,} rows under {escape(rule)}", soft_wrap=True)
     for key, entry in profile["feeds"].items():
         for column, values in entry["not_in_catalogue"].items():
             shown = ", ".join(f"{escape(v)} ({n})" for v, n in values.items())
@@ -47,6 +51,9 @@ def print_onboarded(result: Onboarded, written: dict[str, Path], console: Consol
     if quarantined:
         console.print(f"[bold yellow]{quarantined:,} rule breaks in the landing files[/]: `railpm ingest` will quarantine those rows "
                       "with these rules; fix the mapping or the catalogue first if they should pass.", soft_wrap=True)
+    if not written:
+        console.print("dry run: nothing written")
+        return
     for what, path in written.items():
         console.print(f"{escape(what)}: {path}", soft_wrap=True)
     console.print("next: export the fleet's settings, then ingest and build the records:", soft_wrap=True)

@@ -142,6 +142,20 @@ def _reason_kind(reason: str) -> str:
     return reason if ": " not in reason else f"{column}: {problem}"
 
 
+def mapping_files(paths: list[Path]) -> list[Path]:
+    """Mapping files as named; a folder stands for the ``*.yaml`` files in it, in name order."""
+    out = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix in (".yaml", ".yml"))
+            if not found:
+                raise MappingError("no mapping file (*.yaml) in this folder", file=path, line=None)
+            out += found
+        else:
+            out.append(path)
+    return out
+
+
 def onboard(folder: Path, mapping_files: list[Path]) -> Onboarded:
     """Map every export the mappings name; nothing is written (see :func:`write_onboarded`)."""
     folder = Path(folder)

@@ -46,15 +46,13 @@ def read_source(path: Path, source: Source) -> SourceFile:
         with open(path, encoding=options.encoding, newline="") as handle:
             for _ in range(options.skip_lines):
                 handle.readline()
-            number = options.skip_lines
             if options.delimiter == "whitespace":
-                records = ((line.split(), line) for line in handle)
+                records = ((n, line.split(), line) for n, line in enumerate(handle, start=options.skip_lines + 1))
             else:
                 reader = csv.reader(handle, delimiter=options.delimiter)
-                records = ((fields, options.delimiter.join(fields)) for fields in reader)
+                records = _numbered(reader, options.delimiter, options.skip_lines)
             header = options.names
-            for fields, raw in records:
-                number += 1
+            for number, fields, raw in records:
                 if header is None:
                     header = [h.strip() for h in fields]
                     if header and header[0].startswith("\ufeff"):
@@ -74,6 +72,14 @@ def read_source(path: Path, source: Source) -> SourceFile:
     frame = frame.where(frame != "", None)
     frame.insert(0, LINE, np.array(lines, dtype="int64"))
     return SourceFile(path, header, frame, pd.DataFrame(malformed, columns=[LINE, "raw", "reason"]))
+
+
+def _numbered(reader, delimiter: str, skipped: int):
+    """CSV records with the physical line each starts on (a quoted field may span lines)."""
+    end = 0
+    for fields in reader:
+        yield skipped + end + 1, fields, delimiter.join(fields)
+        end = reader.line_num
 
 
 @dataclass
@@ -175,11 +181,10 @@ def _source_values(spec: ColumnMap, raw: pd.DataFrame, done: dict[str, pd.Series
         return pd.Series(value, index=raw.index, dtype=object)
     if spec.concat is not None:
         parts = [raw[p.column] if p.column is not None else pd.Series(p.constant, index=raw.index, dtype=object) for p in spec.concat]
-        present = pd.concat([p.notna() for p, q in zip(parts, spec.concat) if q.column is not None], axis=1).any(axis=1) \
-            if any(q.column is not None for q in spec.concat) else pd.Series(True, index=raw.index)
-        joined = pd.concat([p.fillna("") for p in parts], axis=1).apply(
-            lambda r: spec.separator.join(v for v in r if v != ""), axis=1) if len(raw) else pd.Series([], dtype=object)
-        return joined.where(present, None)
+        joined = [spec.separator.join(v for v in values if v is not None and v != "") for values in zip(*parts)]
+        read = [raw[p.column].notna() for p in spec.concat if p.column is not None]
+        present = pd.concat(read, axis=1).any(axis=1) if read else pd.Series(True, index=raw.index)
+        return pd.Series(joined, index=raw.index, dtype=object).where(present, None)
     if spec.registry is not None:
         if context.registry is None or not len(context.registry):
             return pd.Series(None, index=raw.index, dtype=object)
