@@ -99,7 +99,8 @@ def _write(frame: pd.DataFrame, folder: Path, name: str, csv: bool = True) -> li
         if suffix == ".parquet":
             frame.to_parquet(tmp, index=False)
         else:
-            spreadsheet_frame(frame).to_csv(tmp, index=False)  # planners open these in Excel: no live formulas
+            # planners open these in Excel: no live formula, and a CR or LF inside a cell is quoted (CRLF lines)
+            spreadsheet_frame(frame).to_csv(tmp, index=False, lineterminator="\r\n")
         os.replace(tmp, target)
         written.append(target)
     return written
