@@ -76,8 +76,8 @@ def typed_value(column: contracts.Column, raw: pd.Series) -> pd.Series:
     return value
 
 
-_ZONED = r"([zZ]|[+-][0-9]{2}(:?[0-9]{2})?)\s*$"
-"""A timestamp text that ends in a zone: Z or an offset (+01, +0100, +01:00)."""
+_ZONED = r"[T ][0-9]{2}(:?[0-9]{2}){0,2}([.,][0-9]+)?\s*([zZ]|[+-][0-9]{2}(:?[0-9]{2})?)\s*$"
+"""A timestamp text whose time of day ends in a zone: Z or an offset (+01, +0100, +01:00)."""
 
 
 def naive_times(raw: pd.Series) -> pd.Series:

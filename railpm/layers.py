@@ -167,7 +167,8 @@ def write_atomically(frame: pd.DataFrame, folder: Path, name: str, csv: bool = T
         if suffix == ".parquet":
             frame.to_parquet(tmp, index=False)
         else:
-            spreadsheet_frame(frame).to_csv(tmp, index=False)  # planners open these in Excel: no live formulas
+            # planners open these in Excel: no live formula, and a CR or LF inside a cell is quoted (CRLF lines)
+            spreadsheet_frame(frame).to_csv(tmp, index=False, lineterminator="\r\n")
         os.replace(tmp, target)
         written.append(target)
     return written

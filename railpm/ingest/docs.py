@@ -6,14 +6,12 @@ its own task after any number of parallel ingest steps.
 
 GX 1.x writes the values it shows (unexpected values, value sets, names) into the HTML as they are, and
 landing data and file names are data: every string of a result is HTML-escaped here before GX renders it,
-and pages are named by a slug of the file name, so a ``<script>`` in a delivery shows as text.
+and pages are named by the plain part name, so a ``<script>`` in a delivery shows as text.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
 import shutil
 from datetime import datetime
 from pathlib import Path
@@ -31,12 +29,6 @@ def escaped(document):
     if isinstance(document, dict):
         return {k: escaped(v) for k, v in document.items()}
     return document
-
-
-def page_name(part: str) -> str:
-    """A name for the part's pages that is safe in a path, a URL and HTML: a slug plus a short hash."""
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", part).strip("._") or "file"
-    return f"{slug[:80]}-{hashlib.sha256(part.encode('utf-8', 'surrogateescape')).hexdigest()[:8]}"
 
 
 def build_data_docs(runs_dir: Path, data_docs_dir: Path) -> Path | None:
@@ -74,11 +66,10 @@ def build_data_docs(runs_dir: Path, data_docs_dir: Path) -> Path | None:
         if not path.exists():
             continue
         result = schema.load(escaped(json.loads(path.read_text())))
-        name = page_name(record["part"])
         identifier = ValidationResultIdentifier(
             expectation_suite_identifier=ExpectationSuiteIdentifier(name=record["feed"]),
-            run_id=RunIdentifier(run_name=name, run_time=datetime.fromisoformat(record["reference_time"])),
-            batch_identifier=name,
+            run_id=RunIdentifier(run_name=record["part"], run_time=datetime.fromisoformat(record["reference_time"])),
+            batch_identifier=record["part"],
         )
         store.set(identifier, result)
         identifiers.append(identifier)

@@ -11,9 +11,11 @@ contract's, no record that parses) raises :class:`UnreadableFileError` naming th
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import os
+import re
 import stat
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -62,7 +64,7 @@ class LandingFile:
     @property
     def part(self) -> str:
         """The lake/quarantine part name derived from the source file, so re-ingesting overwrites."""
-        return self.path.stem
+        return part_name(self.path.stem)
 
     @property
     def format(self) -> str:
@@ -80,6 +82,20 @@ class IgnoredFile:
 
     relative: str
     reason: str
+
+
+_PLAIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,150}")
+
+
+def part_name(stem: str) -> str:
+    """The name a landing file's records are stored under: its stem when that is plain (letters, digits,
+    ``._-``), else a slug of it plus a hash of every byte. File names are data: what reaches a path that
+    Spark, DuckDB, a URL or a shell might read (``*?[]{}:``, markup, control characters, bytes that are
+    not UTF-8) never comes from them verbatim."""
+    if _PLAIN.fullmatch(stem):
+        return stem
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._-")[:80] or "file"
+    return f"{slug}-{hashlib.sha256(os.fsencode(stem)).hexdigest()[:12]}"
 
 
 def shown_name(name: str) -> str:

@@ -42,7 +42,7 @@ from railpm.expectations import ROW_ID, SuiteInputs, add_derived_columns, suite_
 from railpm.expectations.suites import MALFORMED_LINE, VEHICLE_KNOWN
 from railpm.arrow import arrow_schema as contract_schema
 from railpm.ingest import lake, runs
-from railpm.ingest.landing import LandingFile, UnreadableFileError, landing_file, read_landing_file, shown_name
+from railpm.ingest.landing import LandingFile, UnreadableFileError, landing_file, part_name, read_landing_file, shown_name
 
 SUPERSEDED = "superseded_by_resend"
 """Rule of a record replaced by a changed version of the same key in a later-named file."""
@@ -161,7 +161,7 @@ def reject_file(settings: Settings, landing: LandingFile, sha256: str | None, er
     record = {
         "file": landing.relative,
         "feed": landing.feed,
-        "part": f"{landing.part}-rejected",
+        "part": f"{part_name(target.name)}-rejected",  # as unique as the name it was set aside under
         "sha256": sha256,
         "status": "rejected",
         "error": str(error),
