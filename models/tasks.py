@@ -6,6 +6,7 @@ import pandas as pd
 
 from railpm.config import Settings
 from railpm.feedback import feedback_dir_of, read_feedback, training_labels
+from railpm.costs import CostModel
 from railpm.models.backtest import Backtest, run_backtest
 from railpm.models.frames import normalise, read_component_days
 from railpm.models.pipeline import ModelParams
@@ -44,7 +45,8 @@ def training_records(settings: Settings) -> pd.DataFrame:
 
 
 def backtest_fleet(settings: Settings, params: ModelParams | None = None, progress=None) -> Backtest:
-    return run_backtest(training_records(settings), params or recipe(settings), settings.model, progress=progress)
+    return run_backtest(training_records(settings), params or recipe(settings), settings.model, progress=progress,
+                        costs=CostModel(settings.costs))
 
 
 def train_fleet(settings: Settings, params: ModelParams | None = None, progress=None) -> TrainingResult:
@@ -52,9 +54,9 @@ def train_fleet(settings: Settings, params: ModelParams | None = None, progress=
     records = training_records(settings)
     return train_and_register(records, params or recipe(settings), settings.model, tracking_uri=settings.tracking_uri,
                               artifact_root=artifact_root(settings), records_source=str(path.resolve()),
-                              progress=progress)
+                              progress=progress, costs=CostModel(settings.costs))
 
 
 def score_fleet(settings: Settings, day: str | pd.Timestamp | None = None) -> ScoringResult:
     return score_day(component_days_dir(settings), settings.predictions_dir, settings.model, settings.tracking_uri,
-                     None if day is None else pd.Timestamp(day))
+                     None if day is None else pd.Timestamp(day), costs=CostModel(settings.costs))
