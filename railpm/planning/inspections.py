@@ -122,6 +122,8 @@ class _Problem:
     transfer_cents: int
     depots: dict[str, list[str]]
     """Depots each vehicle may visit, home first."""
+    risk_eur: float = 0.0
+    """Expected in-service failure cost over the horizon if nothing is done (every prediction's p x failure cost)."""
 
     def transfer(self, vehicle: str, depot: str) -> int:
         return 0 if depot == self.depots[vehicle][0] else self.transfer_cents
@@ -203,6 +205,7 @@ def build_problem(
     saved = np.array([costs.settings.detection_probability_by_level[int(level)] * (costs.failure(c) - costs.preventive(c))
                       for c, level in zip(preds["component"], levels)], dtype=float)
     value = np.rint(avoidable * saved[:, None] * 100).astype(np.int64)
+    risk_eur = float(sum(p * costs.failure(c) for p, c in zip(preds["failure_probability"], preds["component"])))
     inspection_cents = np.array([int(round(costs.inspection(level) * 100)) for level in levels], dtype=np.int64)
     worth = value.max(axis=1, initial=0) > inspection_cents
     candidates = preds.loc[worth].reset_index(drop=True)
@@ -231,6 +234,7 @@ def build_problem(
         inspection_cents=inspection_cents[worth],
         transfer_cents=int(round(rules.transfer_cost * 100)),
         depots=depots,
+        risk_eur=risk_eur,
     )
 
 
@@ -611,6 +615,8 @@ def plan_inspections(
         "greedy_time_s": round(greedy_time, 3),
         "objective_eur": best / 100,
         "greedy_objective_eur": base / 100,
+        "risk_without_plan_eur": round(problem.risk_eur, 2),
+        "expected_cost_eur": round(problem.risk_eur - best / 100, 2),
         "gain_over_greedy_eur": (best - base) / 100,
         "greedy_gap": (best - base) / best if best > 0 else 0.0,
         "solver_bound_eur": bound / 100 if bound is not None else None,
