@@ -21,7 +21,7 @@ RECORD_JOBS: dict[str, tuple[str, ...]] = {
     "vehicle_days": ("vehicle_days",),
     "component_days": ("component_days",),
     "vehicle_dossier": ("vehicle_dossier",),
-    "fleet_rams": ("fleet_rams", "fault_summary"),
+    "fleet_rams": ("fleet_rams", "fault_summary", "response_clocks"),
 }
 """Job (module ``railpm.jobs.<job>``) -> the tables it writes under ``records/``, in the order they run."""
 

@@ -143,44 +143,42 @@ def _faults_in(counted: pd.DataFrame, request) -> int:
     return int(pick.sum())
 
 
-def response_clocks(faults: pd.DataFrame, work_orders: pd.DataFrame) -> pd.DataFrame:
-    """One row per A-grade fault: hours to feedback and to on site, and whether each was on time."""
-    a = faults.loc[faults["grade"] == "A", ["event_id", "vehicle_number", "depot", "ts"]].copy()
-    orders = work_orders.loc[work_orders["action"] == "corrective_replacement"].copy()
-    on_site = "on_site_at" if "on_site_at" in orders.columns else "closed_at"
-    orders = orders[["work_order_id", "vehicle_number", "opened_at", on_site]].rename(columns={on_site: "on_site_event"})
-    for frame, columns in ((a, ["ts"]), (orders, ["opened_at", "on_site_event"])):
-        for column in columns:
-            frame[column] = pd.to_datetime(frame[column], utc=True)
-    clocks = _duckdb(
-        f"""
+def response_clocks_sql(faults: str, orders: str, micros: str) -> str:
+    """SQL (Spark and DuckDB) of the clocks: one row per A-grade fault of ``faults`` with the work order of ``orders``
+    that answered it. ``orders`` has work_order_id, vehicle_number, action, opened_at, on_site_event; ``micros``
+    names the dialect's timestamp-to-microseconds function (Spark ``unix_micros``, DuckDB ``epoch_us``)."""
+    hours = f"({micros}(o.opened_at) - {micros}(f.ts)) / 3.6e9"
+    return f"""
         WITH answered AS (
-          SELECT f.event_id, f.vehicle_number, f.depot, f.ts, arg_min(o.work_order_id, o.opened_at) AS work_order_id,
-            min(o.opened_at) AS opened_at, arg_min(o.on_site_event, o.opened_at) AS on_site_event
-          FROM a f LEFT JOIN orders o ON o.vehicle_number = f.vehicle_number AND o.opened_at >= f.ts
-            AND o.opened_at <= f.ts + INTERVAL {int(RESPONSE_MATCH_HOURS)} HOUR
+          SELECT f.event_id, f.vehicle_number, f.depot, f.ts, min_by(o.work_order_id, o.opened_at) AS work_order_id,
+            min(o.opened_at) AS opened_at, min_by(o.on_site_event, o.opened_at) AS on_site_event
+          FROM (SELECT * FROM {faults} WHERE grade = 'A') f
+          LEFT JOIN (SELECT * FROM {orders} WHERE action = 'corrective_replacement') o
+            ON o.vehicle_number = f.vehicle_number AND o.opened_at >= f.ts AND {hours} <= {RESPONSE_MATCH_HOURS}
           GROUP BY f.event_id, f.vehicle_number, f.depot, f.ts
         )
         SELECT event_id, vehicle_number, depot, ts, work_order_id,
-          (epoch(opened_at) - epoch(ts)) / 3600.0 AS feedback_hours,
-          (epoch(on_site_event) - epoch(ts)) / 3600.0 AS on_site_hours
-        FROM answered ORDER BY ts, event_id
-        """,
-        a=a, orders=orders,
-    )
+          ({micros}(opened_at) - {micros}(ts)) / 3.6e9 AS feedback_hours,
+          ({micros}(on_site_event) - {micros}(ts)) / 3.6e9 AS on_site_hours,
+          coalesce(({micros}(opened_at) - {micros}(ts)) / 3.6e9 <= {FEEDBACK_HOURS}, false) AS feedback_on_time,
+          coalesce(({micros}(on_site_event) - {micros}(ts)) / 3.6e9 <= {ON_SITE_HOURS}, false) AS on_site_on_time
+        FROM answered
+        """
+
+
+def on_site_column(columns) -> str:
+    """The work-order event on-site time is measured to: ``on_site_at`` if the feed has it, else ``closed_at``."""
+    return "on_site_at" if "on_site_at" in columns else "closed_at"
+
+
+def response_clocks(faults: pd.DataFrame, work_orders: pd.DataFrame) -> pd.DataFrame:
+    """One row per A-grade fault: hours to feedback and to on site, and whether each was on time."""
+    on_site = on_site_column(work_orders.columns)
+    orders = work_orders[["work_order_id", "vehicle_number", "action", "opened_at", on_site]].rename(columns={on_site: "on_site_event"})
+    a = faults[["event_id", "vehicle_number", "depot", "ts", "grade"]].copy()
+    for frame, columns in ((a, ["ts"]), (orders, ["opened_at", "on_site_event"])):
+        for column in columns:
+            frame[column] = pd.to_datetime(frame[column], utc=True)
+    clocks = _duckdb(response_clocks_sql("a", "orders", "epoch_us") + " ORDER BY ts, event_id", a=a, orders=orders)
     clocks["on_site_measured_by"] = on_site
-    clocks["feedback_on_time"] = clocks["feedback_hours"].le(FEEDBACK_HOURS).fillna(False).astype(bool)
-    clocks["on_site_on_time"] = clocks["on_site_hours"].le(ON_SITE_HOURS).fillna(False).astype(bool)
     return clocks[CLOCK_COLUMNS]
-
-
-def on_time_rates(clocks: pd.DataFrame, period: str) -> pd.DataFrame:
-    """On-time rate of both clocks per depot and ``month`` or ``quarter`` (the service summaries)."""
-    if period not in ("month", "quarter"):
-        raise ValueError(f"period must be month or quarter, not {period!r}")
-    frame = clocks.assign(period=pd.to_datetime(clocks["ts"], utc=True).dt.tz_localize(None).dt.to_period(period[0].upper())
-                          .dt.start_time.dt.date)
-    out = frame.groupby(["period", "depot"]).agg(
-        a_faults=("event_id", "size"), feedback_on_time=("feedback_on_time", "mean"), on_site_on_time=("on_site_on_time", "mean"),
-    ).reset_index()
-    return out

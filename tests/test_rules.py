@@ -92,7 +92,9 @@ def test_four_major_faults_within_a_year_escalate_the_vehicle_once_per_window():
     assert escalations["faults"].tolist() == [5]
 
 
-def test_an_a_grade_faults_clocks_run_from_its_timestamp_to_the_work_orders_events():
+def test_an_a_grade_faults_clocks_run_from_its_timestamp_to_the_work_orders_events(spark):
+    from railpm.jobs.fleet_rams import build_response_clocks
+
     faults = feed_frame(contracts.FAULTS, [
         fault(1, "EMU-0001", 0, "RG-190"),  # answered in 1.5 h, closed (on site at the latest) after 6 h: on time
         fault(2, "EMU-0002", 0, "RG-190"),  # answered in 3 h, closed after 30 h: late on both
@@ -117,6 +119,27 @@ def test_an_a_grade_faults_clocks_run_from_its_timestamp_to_the_work_orders_even
     assert clocks.loc["F-2", "work_order_id"] == "W-3" and clocks.loc["F-2", "feedback_hours"] == pytest.approx(3)
     assert clocks["feedback_on_time"].tolist() == [True, False, False]
     assert clocks["on_site_on_time"].tolist() == [True, False, False]
-    rates = rules.on_time_rates(clocks.reset_index(), "quarter")
-    assert rates[["period", "depot", "a_faults"]].values.tolist() == [[date(2025, 1, 1), "DEP-NORTH", 3]]
-    assert rates["feedback_on_time"].tolist() == pytest.approx([1 / 3])
+    # The RAMS figures (Spark, the same SQL): on-time rates per depot, month and quarter.
+    rates = build_response_clocks(spark_frame(spark, contracts.FAULTS, faults), spark_frame(spark, contracts.WORK_ORDERS, orders))
+    rows = {(r["period_type"], r["period"], r["depot"]): r for r in rates.collect()}
+    assert set(rows) == {(kind, label, depot) for kind, label in (("month", "2025-03"), ("quarter", "2025 Q1"))
+                         for depot in ("DEP-NORTH", "all")}
+    quarter = rows[("quarter", "2025 Q1", "DEP-NORTH")]
+    assert (quarter["a_faults"], quarter["answered"]) == (3, 2)
+    assert quarter["feedback_on_time"] == pytest.approx(1 / 3) and quarter["on_site_on_time"] == pytest.approx(1 / 3)
+    assert quarter["feedback_hours_median"] == pytest.approx(2.25) and quarter["on_site_measured_by"] == "closed_at"
+
+
+def test_the_rams_page_shows_the_response_clocks(tmp_path):
+    from railpm.config import Settings
+    from railpm.review.pages import ReviewData, Site, environment, rams_page, render
+
+    settings = Settings(data_root=tmp_path)
+    page = render(environment(), rams_page(ReviewData(settings)), Site())
+    assert "A-grade response clocks" in page and "no A-grade response clocks yet" in page
+    folder = settings.records_dir / "response_clocks"
+    folder.mkdir(parents=True)
+    pd.DataFrame([{"period_type": "quarter", "period_start": date(2025, 1, 1), "period": "2025 Q1", "depot": "DEP-SOUTH",
+                   "a_faults": 4, "answered": 3, "feedback_on_time": 0.75, "on_site_on_time": 0.5}]).to_parquet(folder / "part-0.parquet")
+    page = render(environment(), rams_page(ReviewData(settings)), Site())
+    assert "DEP-SOUTH" in page and "2025 Q1" in page and "no A-grade response clocks yet" not in page

@@ -34,6 +34,7 @@ HINTS = {
     "predictions": "no predictions yet: run `railpm score`",
     "vehicle_dossier": "no vehicle dossiers yet: run `railpm records`",
     "fleet_rams": "no RAMS figures yet: run `railpm records`",
+    "response_clocks": "no A-grade response clocks yet: run `railpm records`",
     "inspection_plan": "no inspection plan yet: run `railpm plan`",
     "spares_plan": "no spares plan yet: run `railpm plan`",
     "models": "no registered model yet: run `railpm train`",

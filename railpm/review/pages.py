@@ -411,6 +411,8 @@ def rams_page(review: ReviewData) -> Page:
                     context["plots"].append(Markup(plots.rams_bars(frame, column, title)))
         context["columns"] = list(frame.columns)
         context["rows"] = records(frame.head(2000))
+    clocks = section(data.read_table, review.settings.records_dir / "response_clocks", "response_clocks")
+    context["clocks"] = Section({"columns": list(clocks.value.columns), "rows": records(clocks.value)}) if clocks else clocks
     return Page("rams.html", "RAMS", context)
 
 
