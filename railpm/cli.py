@@ -221,6 +221,8 @@ def plan(
         ("spares stock for fill rate", f"{spares['service_level']:.0%}: {spares['stock_units']} units, EUR {spares['stock_value_eur']:,.0f}"),
         ("reorders", f"{spares['reorder_lines']} lines, {spares['reorder_units']} units, EUR {spares['reorder_value_eur']:,.0f}"),
         ("pooling the depots would save", f"{spares['pooling_saving_units']} units, EUR {spares['pooling_saving_eur']:,.0f}"),
+        ("transfers before ordering", f"{spares['transfer_units']} units in {spares['transfer_lines']} moves, EUR "
+         f"{spares['transfer_cost_eur']:,.0f}; {spares['reorder_after_transfers_units']} units still to order (spares_transfers.csv)"),
         ("work the rules raised (open)", f"{result.summary['work_requests']['replace_component']} component replacements, "
          f"{result.summary['work_requests']['vehicle_escalation']} vehicle escalations (work_requests.csv)"),
         ("expected cost over the horizon", f"EUR {inspections['expected_cost_eur']:,.0f} (without a plan EUR "

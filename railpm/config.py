@@ -142,6 +142,7 @@ class CostSettings(BaseModel):
         description="cost of one scheduled maintenance visit of this level (the fixed schedule's work), EUR")
     visit_days_out_by_level: dict[int, float] = Field(
         {1: 0.0, 2: 0.25, 3: 1.0, 4: 7.0, 5: 21.0}, description="days a scheduled visit of this level takes the vehicle out")
+    spare_transfer_eur_per_unit: float = Field(250.0, ge=0, description="moving one spare part between depots, EUR")
     inspection_days_out: float = Field(0.25, ge=0, description="days a predictive inspection takes the vehicle out")
     preventive_days_out: float = Field(0.5, ge=0, description="days a planned replacement takes the vehicle out")
     detection_probability_by_level: dict[int, float] = Field(

@@ -138,9 +138,13 @@ def run_plan(settings: Settings, scored_day: date | None = None, capacity_overri
     vehicles = read_table(lake / contracts.VEHICLES.name, contracts.VEHICLES.column_names)
     parts = read_table(lake / contracts.PARTS.name, contracts.PARTS.column_names)
     try:
-        stock = read_table(lake / contracts.STOCK.name, contracts.STOCK.column_names)
+        stock = read_table(lake / contracts.STOCK.name)  # with on_order / in_transit when the feed carries them
     except RailpmError:
         stock = pd.DataFrame(columns=contracts.STOCK.column_names)
+    missing = [c for c in contracts.STOCK.column_names if c not in stock.columns]
+    if missing:
+        raise BadInputError(f"{lake / contracts.STOCK.name} lacks columns {missing}", file=lake / contracts.STOCK.name,
+                            rule="columns_present")
 
     rules = InspectionRules.from_settings(settings, **inspection_overrides)
     work_orders = read_work_orders(lake, day)
@@ -161,6 +165,7 @@ def run_plan(settings: Settings, scored_day: date | None = None, capacity_overri
     files += _write(inspection.greedy, folder, "inspection_plan_greedy", csv=False)
     files += _write(spares.stock, folder, "spares_plan")
     files += _write(spares.pooling, folder, "spares_pooling")
+    files += _write(spares.transfers, folder, "spares_transfers")
     files += _write(spares.demand, folder, "spares_demand", csv=False)
     files += _write(work, folder, "work_requests")
     if baseline is not None:
