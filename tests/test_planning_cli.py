@@ -143,5 +143,13 @@ def test_a_capacity_override_changes_the_plan_and_never_exceeds_the_new_capacity
         summary["inspections"]["expected_cost_eur"] - what_if["baseline"]["expected_cost_eur"], abs=0.01)
     assert summary["inspections"]["expected_cost_eur"] >= what_if["baseline"]["expected_cost_eur"] - 1e-6
     assert "baseline capacity" in result.output
+    # The plan pages show the what-if beside the baseline, and the transfer list.
+    from railpm.review.pages import ReviewData, Site, environment, inspections_page, render, spares_page
+
+    review = ReviewData(Settings(data_root=data_root))
+    page = render(environment(), inspections_page(review), Site())
+    assert "what-if capacity" in page and f"{busiest} L2=0" in page and "baseline expected cost" in page
+    assert "Work the service rules raised" in page
+    assert "Transfers before ordering" in render(environment(), spares_page(review), Site())
     bad = runner.invoke(app, ["plan", "--data-root", str(data_root), "--capacity", "DEP-NORTH-2-1"])
     assert bad.exit_code != 0 and "DEPOT:LEVEL=SLOTS" in bad.output
