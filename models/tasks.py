@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 
 from railpm.config import Settings
-from railpm.feedback import feedback_dir_of, read_feedback, training_labels
 from railpm.costs import CostModel
+from railpm.feedback import feedback_dir_of, read_feedback, training_labels
 from railpm.models.backtest import Backtest, run_backtest
 from railpm.models.frames import normalise, read_component_days
 from railpm.models.pipeline import ModelParams

@@ -15,6 +15,7 @@ from sklearn.linear_model import LogisticRegression
 
 from railpm import contracts
 from railpm.config import ComponentCost, CostSettings, GradeConsequence, ModelSettings
+from railpm.costs import CostModel
 from railpm.errors import BadInputError
 from railpm.models import tracking
 from railpm.models.backtest import rolling_origin_folds
@@ -25,7 +26,6 @@ from railpm.models.frames import (
     EVENT, LABEL, TIME, censor_at, check_component_days, failure_events, model_input, normalise,
     numeric_feature_columns,
 )
-from railpm.costs import CostModel
 from railpm.models.metrics import alarm_episodes, policy_scores, warnings_for_events, weekly_capacity_alerts
 from railpm.models.pipeline import AGE_USAGE_PATTERN, ModelParams, age_usage_features, build_pipeline
 from railpm.models.policy import break_even_probability, risk_bands, select_alerts
