@@ -9,7 +9,8 @@ synthetic fleet's truth where there is one). Each policy acts on them day by day
   fails within the horizon after it (and within the block), the inspection finds it with the level's detection
   probability (a seeded draw), and the find is a preventive replacement instead of the failure: that failure
   is avoided, and the renewed component is not inspected again in the block. An inspection that finds nothing
-  is not repeated for ``reinspect_after_days``;
+  is not repeated for ``reinspect_after_days`` (the horizon), and the day's budget or capacity goes to the
+  riskiest components not inspected lately;
 - a failure nobody avoided costs the in-service failure of its grade (corrective replacement + consequence).
 
 Policies, side by side:
@@ -34,8 +35,7 @@ import pandas as pd
 
 from railpm.costs import CostModel
 from railpm.models.frames import LABEL
-from railpm.models.metrics import weekly_capacity_alerts
-from railpm.models.policy import break_even_probability, select_alerts
+from railpm.models.policy import break_even_probability
 
 POLICIES = ("run_to_failure", "fixed_schedule", "age_usage", "model_threshold", "model_capacity")
 ALERTING = {"age_usage": ("score_age_usage", "threshold"), "model_threshold": ("score_model", "threshold"),
@@ -47,7 +47,9 @@ class SimulationSettings:
     horizon_days: int = 30
     alert_budget_per_depot_per_day: int = 3
     capacity_top_k_per_week: int = 20
-    reinspect_after_days: int = 7
+    reinspect_after_days: int = 30
+    """A component an inspection found healthy is not inspected again for this long (default: the horizon the
+    inspection looked over); a find renews it for the rest of the test block."""
     bootstrap: int = 1000
     seed: int = 0
 
@@ -61,40 +63,48 @@ class PolicyOutcome:
     """Every failure in the test blocks with, per policy, whether it was avoided."""
 
 
-def _fold_alerts(rows: pd.DataFrame, policy: str, costs: CostModel, settings: SimulationSettings) -> pd.DataFrame:
+def _act_on_fold(rows: pd.DataFrame, policy: str, failures: pd.DataFrame, costs: CostModel, settings: SimulationSettings,
+                 rng: np.random.Generator) -> tuple[pd.DataFrame, set[int]]:
+    """One fold, day by day: pick today's alerts among the components not inspected lately (so the depots' budget or
+    the planners' capacity goes to components still worth a look), inspect them, draw the finds; returns the
+    inspections done and the failures avoided."""
     score, kind = ALERTING[policy]
     if kind == "threshold":
-        picked = select_alerts(rows, score, break_even_probability(costs, rows["component"]),
-                               settings.alert_budget_per_depot_per_day)
-    else:
-        picked = weekly_capacity_alerts(rows, score, settings.capacity_top_k_per_week, rows["day"].min())
-    return rows.loc[picked, ["vehicle_number", "component", "day"]].sort_values(["day", "vehicle_number", "component"])
-
-
-def _act_on_alerts(alerts: pd.DataFrame, failures: pd.DataFrame, costs: CostModel, settings: SimulationSettings,
-                   rng: np.random.Generator) -> tuple[pd.DataFrame, set[int]]:
-    """Targeted inspections and finds, in day order; returns the inspections done and the failures avoided."""
+        rows = rows.assign(_threshold=break_even_probability(costs, rows["component"]))
     pending = {key: group.sort_values("failure_day") for key, group in failures.groupby(["vehicle_number", "component"])}
     renewed: set[tuple[str, str]] = set()
     last_look: dict[tuple[str, str], pd.Timestamp] = {}
     avoided: set[int] = set()
     done = []
     horizon = pd.Timedelta(days=settings.horizon_days)
-    for vehicle, component, day in alerts.itertuples(index=False):
-        key = (vehicle, component)
-        if key in renewed or (key in last_look and (day - last_look[key]).days < settings.reinspect_after_days):
+    first = rows["day"].min()
+    for day, today in rows.groupby("day", sort=True):
+        if kind == "capacity" and (day - first).days % 7:
             continue
-        last_look[key] = day
-        found = False
-        upcoming = pending.get(key)
-        if upcoming is not None:
-            due = upcoming.loc[(upcoming["failure_day"] > day) & (upcoming["failure_day"] <= day + horizon)
-                               & ~upcoming.index.isin(list(avoided))]
-            if len(due) and rng.random() < costs.detection(component):
-                avoided.add(int(due.index[0]))
-                renewed.add(key)
-                found = True
-        done.append((vehicle, component, day, found))
+        keys = list(zip(today["vehicle_number"], today["component"]))
+        free = np.array([k not in renewed and (k not in last_look or (day - last_look[k]).days >= settings.reinspect_after_days)
+                         for k in keys], dtype=bool)
+        candidates = today.loc[free]
+        if kind == "threshold":
+            candidates = candidates.loc[candidates[score] >= candidates["_threshold"]]
+            picked = candidates.sort_values([score, "vehicle_number", "component"], ascending=[False, True, True], kind="stable") \
+                .groupby("home_depot", sort=False).head(settings.alert_budget_per_depot_per_day)
+        else:
+            picked = candidates.sort_values([score, "vehicle_number", "component"], ascending=[False, True, True], kind="stable") \
+                .head(settings.capacity_top_k_per_week)
+        for vehicle, component in sorted(zip(picked["vehicle_number"], picked["component"])):
+            key = (vehicle, component)
+            last_look[key] = day
+            found = False
+            upcoming = pending.get(key)
+            if upcoming is not None:
+                due = upcoming.loc[(upcoming["failure_day"] > day) & (upcoming["failure_day"] <= day + horizon)
+                                   & ~upcoming.index.isin(list(avoided))]
+                if len(due) and rng.random() < costs.detection(component):
+                    avoided.add(int(due.index[0]))
+                    renewed.add(key)
+                    found = True
+            done.append((vehicle, component, day, found))
     return pd.DataFrame(done, columns=["vehicle_number", "component", "day", "found"]), avoided
 
 
@@ -140,8 +150,7 @@ def simulate_policies(scored: pd.DataFrame, failures: pd.DataFrame, schedule: pd
         if policy in ALERTING:
             parts = []
             for fold, rows_of_fold in scored.groupby("fold", sort=True):
-                alerts = _fold_alerts(rows_of_fold, policy, costs, settings)
-                done, hit = _act_on_alerts(alerts, failures.loc[failures["fold"] == fold], costs, settings, rng)
+                done, hit = _act_on_fold(rows_of_fold, policy, failures.loc[failures["fold"] == fold], costs, settings, rng)
                 parts.append(done)
                 avoided |= hit
             inspections = pd.concat(parts, ignore_index=True) if parts else inspections

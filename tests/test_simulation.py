@@ -66,8 +66,9 @@ def test_a_find_avoids_the_failure_and_changes_the_outcome():
     assert blind.loc["model_threshold", "inspections"] == 0
     assert blind.loc["model_threshold", "eur_per_1000_vehicle_days"] == blind.loc["fixed_schedule", "eur_per_1000_vehicle_days"]
     # A poor inspection (2 %) still pays at p = 0.9 here; this seed's draws (0.64, 0.27, 0.04) find nothing, so the
-    # failure happens, and the unit is inspected again a week after each miss (days 25, 32, 39) at its cost.
-    poor = policy_table(simulate_policies(scored, failures, schedule, costs_with(0.02), settings), settings).set_index("policy")
+    # failure happens; with re-inspection a week after a miss the unit is inspected on days 25, 32 and 39 at its cost.
+    weekly = SimulationSettings(bootstrap=200, reinspect_after_days=7)
+    poor = policy_table(simulate_policies(scored, failures, schedule, costs_with(0.02), weekly), weekly).set_index("policy")
     assert poor.loc["model_threshold", "failures"] == 1 and poor.loc["model_threshold", "inspections"] == 3
     assert poor.loc["model_threshold", "eur_per_1000_vehicle_days"] > poor.loc["fixed_schedule", "eur_per_1000_vehicle_days"]
 
