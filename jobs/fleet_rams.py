@@ -22,6 +22,9 @@ engineer would check them by hand:
   work orders of one vehicle count once. Scheduled inspections are not downtime here: they are planned around
   service (this is the availability failures cost).
 
+``records/response_clocks``: per month and quarter and depot (and ``all``), the A-grade faults and the on-time
+rates of their response clocks (feedback within 2 h, on site within 8 h; ``railpm.rules`` defines both).
+
 ``records/fault_summary``: per period and dimension (``grade``, ``subsystem``, ``depot``, ``vehicle_type``,
 ``fault_code``, ``all``) and category: faults, vehicles affected, share of the period's faults, faults per 1000
 vehicle-days (of that depot's or type's vehicles for those dimensions, else of the fleet) and the rank within
@@ -32,10 +35,10 @@ from __future__ import annotations
 
 from pyspark.sql import DataFrame, SparkSession
 
-from railpm import contracts
+from railpm import contracts, rules
 from railpm.config import Settings
 from railpm.jobs.records_io import cut_lineage, read_lake, read_records, record_path, sql, submit, write_records
-from railpm.layers import FAULT_SUMMARY, FLEET_RAMS, VEHICLE_DAYS
+from railpm.layers import FAULT_SUMMARY, FLEET_RAMS, RESPONSE_CLOCKS, VEHICLE_DAYS
 
 ALL = "all"
 """The component (every component) and vehicle type (the whole fleet) of the rolled-up rows."""
@@ -306,6 +309,32 @@ def build_fault_summary(vehicle_days: DataFrame, faults: DataFrame) -> DataFrame
     ).select(*FAULT_SUMMARY_COLUMNS)
 
 
+RESPONSE_COLUMNS = ("period_type", "period_start", "period", "depot", "a_faults", "answered", "feedback_on_time",
+                    "on_site_on_time", "feedback_hours_median", "on_site_hours_median", "on_site_measured_by")
+
+
+def build_response_clocks(faults: DataFrame, work_orders: DataFrame) -> DataFrame:
+    """On-time rates of the A-grade response clocks (``railpm.rules``) per month and quarter and depot, plus ``all``
+    depots: the service summaries' figure."""
+    on_site = rules.on_site_column(work_orders.columns)
+    orders = work_orders.selectExpr("work_order_id", "vehicle_number", "action", "opened_at", f"{on_site} AS on_site_event")
+    clocks = sql(rules.response_clocks_sql("{faults}", "{orders}", "unix_micros"), faults=faults, orders=orders)
+    kinds = ", ".join(f"named_struct('period_type', '{p}', 'period_start', trunc(to_date(ts), '{PERIODS[p][0]}'))"
+                      for p in ("month", "quarter"))
+    return sql(
+        f"""
+        SELECT p.period_type, p.period_start, {period_label_sql('p.')} AS period, d AS depot,
+          count(*) AS a_faults, count(work_order_id) AS answered,
+          avg(CAST(feedback_on_time AS DOUBLE)) AS feedback_on_time, avg(CAST(on_site_on_time AS DOUBLE)) AS on_site_on_time,
+          percentile(feedback_hours, 0.5) AS feedback_hours_median, percentile(on_site_hours, 0.5) AS on_site_hours_median,
+          '{on_site}' AS on_site_measured_by
+        FROM {{clocks}} LATERAL VIEW explode(array({kinds})) AS p LATERAL VIEW explode(array(depot, '{ALL}')) AS d
+        GROUP BY p.period_type, p.period_start, d
+        """,
+        clocks=clocks,
+    ).select(*RESPONSE_COLUMNS)
+
+
 def run(session: SparkSession, settings: Settings) -> None:
     vehicle_days = read_records(session, record_path(settings, VEHICLE_DAYS)).select(
         "vehicle_number", "day", "vehicle_type", "home_depot", "km_1d"
@@ -315,6 +344,8 @@ def run(session: SparkSession, settings: Settings) -> None:
     write_records(build_fleet_rams(vehicle_days, work_orders), record_path(settings, FLEET_RAMS), partition_by=None, sort_by=keys)
     write_records(build_fault_summary(vehicle_days, faults), record_path(settings, FAULT_SUMMARY), partition_by=None,
                   sort_by=("period_type", "period_start", "dimension", "rank"))
+    write_records(build_response_clocks(faults, work_orders), record_path(settings, RESPONSE_CLOCKS), partition_by=None,
+                  sort_by=("period_type", "period_start", "depot"))
 
 
 def main() -> None:  # pragma: no cover - exercised through spark-submit by the fleet_records DAG test

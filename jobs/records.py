@@ -16,13 +16,13 @@ from pathlib import Path
 
 from railpm.config import Settings
 from railpm.errors import RailpmError
-from railpm.layers import COMPONENT_DAYS, FAULT_SUMMARY, FLEET_RAMS, VEHICLE_DAYS, VEHICLE_DOSSIER, record_dir
+from railpm.layers import COMPONENT_DAYS, FAULT_SUMMARY, FLEET_RAMS, RESPONSE_CLOCKS, VEHICLE_DAYS, VEHICLE_DOSSIER, record_dir
 
 RECORD_JOBS: dict[str, tuple[str, ...]] = {
     "vehicle_days": (VEHICLE_DAYS,),
     "component_days": (COMPONENT_DAYS,),
     "vehicle_dossier": (VEHICLE_DOSSIER,),
-    "fleet_rams": (FLEET_RAMS, FAULT_SUMMARY),
+    "fleet_rams": (FLEET_RAMS, FAULT_SUMMARY, RESPONSE_CLOCKS),
 }
 """Job (module ``railpm.jobs.<job>``) -> the tables it writes under ``records/``, in the order they run."""
 

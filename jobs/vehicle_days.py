@@ -21,18 +21,20 @@ from __future__ import annotations
 
 from pyspark.sql import DataFrame, SparkSession
 
-from railpm import contracts
+from railpm import contracts, rules
 from railpm.config import Settings
 from railpm.jobs.records_io import cut_lineage, read_lake, record_path, sql, submit, write_records
 from railpm.layers import VEHICLE_DAYS
 
 WINDOWS = (1, 7, 30)
 """Trailing windows in days, each ending with (and including) the record's day."""
-MAJOR_WINDOW_DAYS = 365
-RECURRING_CODE_COUNT = 3
-"""The same fault code this many times within 30 days makes a recurring fault."""
-RECURRING_MAJOR_COUNT = 4
-"""This many A/B faults within 365 days makes a vehicle a recurring offender."""
+# The service rules' windows and counts are stated once, in railpm.rules; the records' windows are the same
+# calendar days [D-(n-1), D] as a difference of running sums.
+MAJOR_WINDOW_DAYS = rules.MAJOR_WINDOW_DAYS
+RECURRING_CODE_COUNT = rules.RECURRING_CODE_COUNT
+RECURRING_MAJOR_COUNT = rules.MAJOR_COUNT
+RECURRING_WINDOW_DAYS = rules.RECURRING_WINDOW_DAYS
+assert RECURRING_WINDOW_DAYS in WINDOWS, "the recurring-fault window must be one of the records' windows"
 Z_LIMIT = 3.0
 """A reading this many regime standard deviations from normal counts as beyond the limit."""
 MIN_NORMAL_READINGS = 24
@@ -487,7 +489,7 @@ def assemble_vehicle_days(sums: DataFrame) -> DataFrame:
         f"CAST({_in_window(f'f__{c}', w)} AS BIGINT) AS {fault_feature(c, w)}" for c in fault_categories() for w in WINDOWS
     ]
     recurring = " + ".join(
-        f"CASE WHEN f__code_{code_slug(f.code)}__30d >= {RECURRING_CODE_COUNT} THEN 1 ELSE 0 END"
+        f"CASE WHEN f__code_{code_slug(f.code)}__{RECURRING_WINDOW_DAYS}d >= {RECURRING_CODE_COUNT} THEN 1 ELSE 0 END"
         for f in contracts.FAULT_CODES
     ) or "0"  # a catalogue without fault codes
     major = f"f__major__{MAJOR_WINDOW_DAYS}d"

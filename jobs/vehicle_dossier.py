@@ -18,7 +18,7 @@ due. Definitions a reliability engineer can check by hand:
 - *MTBF so far* = observed days / failures (``mkbf_km``: observed km / failures); null without a failure, as
   the observed time is then only a lower bound.
 - a fault code is *recurring* when it occurred at least 3 times within 30 days (days ending on and including
-  the day); ``recurring_fault_codes`` lists those recurring now (the 30 days ending on the latest day),
+  the day: the rule of ``railpm.rules``); ``recurring_fault_codes`` lists those recurring now (the 30 days ending on the latest day),
   ``recurring_fault_history`` every code that ever did, with its worst 30-day count.
 - each maintenance level is due by time or by distance, whichever first (``contracts.MAINTENANCE_LEVELS``),
   counted from the last inspection of that level or a higher one (a higher level includes the lower levels'
@@ -37,10 +37,10 @@ from railpm.config import Settings
 from railpm.jobs.records_io import cut_lineage, read_lake, read_records, record_path, sql, submit, write_records
 from railpm.layers import VEHICLE_DAYS, VEHICLE_DOSSIER
 from railpm.jobs.vehicle_days import MAJOR_WINDOW_DAYS, RECURRING_CODE_COUNT, RECURRING_MAJOR_COUNT, fitted_sql
+from railpm.rules import RECURRING_WINDOW_DAYS, same_code_count
 
 FAULT_HISTORY_DAYS = 90
 """The dossier's fault counts by grade cover this many days, ending with the latest record day."""
-RECURRING_WINDOW_DAYS = 30
 RECENT_KM_DAYS = 30
 """Days of running whose mean daily km extrapolates the distance-based due day."""
 
@@ -139,8 +139,7 @@ def recurring_codes(faults: DataFrame, latest: DataFrame) -> DataFrame:
         f"""
         WITH f AS ({_OBSERVED_FAULTS}),
         counted AS (
-          SELECT *, count(*) OVER (PARTITION BY vehicle_number, fault_code ORDER BY unix_date(day)
-            RANGE BETWEEN {window - 1} PRECEDING AND CURRENT ROW) AS n
+          SELECT *, {same_code_count("unix_date(day)")} AS n
           FROM f
         ),
         codes AS (

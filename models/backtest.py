@@ -19,6 +19,7 @@ import pandas as pd
 from sklearn.metrics import average_precision_score
 
 from railpm.config import ModelSettings
+from railpm.costs import CostModel
 from railpm.models.baselines import schedule_risk
 from railpm.models.fit import FittedModels, classifier_rows, fit_models, predict_probability, stride_rows
 from railpm.models.frames import EVENT, LABEL, TIME, censor_at, failure_events, model_input
@@ -118,12 +119,12 @@ def _score_fold(train: pd.DataFrame, test: pd.DataFrame, params: ModelParams, se
     return scores, model
 
 
-def _fold_rows(fold: Fold, test: pd.DataFrame, events: pd.DataFrame, settings: ModelSettings) -> tuple[
+def _fold_rows(fold: Fold, test: pd.DataFrame, events: pd.DataFrame, settings: ModelSettings, costs: CostModel) -> tuple[
         list[dict], list[pd.DataFrame]]:
     """Scores per method and component for one fold, and each failure's warning time per method."""
-    threshold = break_even_probability(settings)
     labelled = test[test[LABEL].notna()].copy()
     labelled[LABEL] = labelled[LABEL].astype(bool)
+    threshold = break_even_probability(costs, labelled["component"])
     vehicle_days = test[["vehicle_number", "day"]].drop_duplicates().shape[0]
     rows, warned = [], []
     for method in METHODS:
@@ -140,8 +141,8 @@ def _fold_rows(fold: Fold, test: pd.DataFrame, events: pd.DataFrame, settings: M
             part = labelled[pick]
             part_events = events if component == ALL else events[events["component"] == component]
             exposure = vehicle_days if component == ALL else int((test["component"] == component).sum())
-            at_capacity = policy_scores(part, capacity[pick], part_events, LABEL, settings, exposure)
-            at_alerts = policy_scores(part, alerts[pick], part_events, LABEL, settings, exposure)
+            at_capacity = policy_scores(part, capacity[pick], part_events, LABEL, settings, exposure, costs)
+            at_alerts = policy_scores(part, alerts[pick], part_events, LABEL, settings, exposure, costs)
             rows.append({
                 "method": method, "fold": fold.number, "component": component,
                 **ranking_scores(part[LABEL], part[score], is_probability=method != "schedule"),
@@ -167,11 +168,13 @@ def _life_coverage(fold: Fold, model: FittedModels, test: pd.DataFrame, params: 
 
 
 def run_backtest(records: pd.DataFrame, params: ModelParams, settings: ModelSettings, *,
-                 min_train_days: int | None = None, progress=None) -> Backtest:
+                 min_train_days: int | None = None, progress=None, costs: CostModel | None = None) -> Backtest:
     """Backtest the recipe ``params`` and both baselines on ``settings.backtest_folds`` rolling-origin folds.
 
-    ``records`` are normalised component-day records (``frames.normalise``) with their labels.
+    ``records`` are normalised component-day records (``frames.normalise``) with their labels; ``costs`` prices
+    the alerts (the default cost model when not given).
     """
+    costs = costs or CostModel.default()
     first_day, last_day = records["day"].min(), records["day"].max()
     if min_train_days is None:
         min_train_days = default_min_train_days(first_day, last_day, settings.horizon_days)
@@ -188,7 +191,7 @@ def run_backtest(records: pd.DataFrame, params: ModelParams, settings: ModelSett
             test[f"score_{method}"] = values
         horizon_end = fold.test_end + pd.Timedelta(days=settings.horizon_days)
         events = all_events[(all_events["failure_day"] > fold.test_start) & (all_events["failure_day"] <= horizon_end)]
-        fold_rows, fold_events = _fold_rows(fold, test, events, settings)
+        fold_rows, fold_events = _fold_rows(fold, test, events, settings, costs)
         table_rows += fold_rows
         event_parts += fold_events
         life_rows.append(_life_coverage(fold, model, test, params))

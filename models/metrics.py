@@ -17,6 +17,7 @@ import pandas as pd
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
 from railpm.config import ModelSettings
+from railpm.costs import CostModel
 
 
 def ranking_scores(label: np.ndarray, score: np.ndarray, is_probability: bool) -> dict[str, float]:
@@ -77,20 +78,25 @@ def alarm_episodes(alerts: pd.DataFrame, label: str, merge_gap_days: int = 7) ->
 
 
 def policy_scores(test: pd.DataFrame, alerted: pd.Series, events: pd.DataFrame, label: str, settings: ModelSettings,
-                  exposure_days: int) -> dict[str, float]:
+                  exposure_days: int, costs: CostModel) -> dict[str, float]:
     """Event-level scores of one alert policy on one test period (one component or the whole fleet).
 
-    ``expected_cost``: every alert costs an inspection, every alert on a component that did not fail within the
-    horizon also a needless replacement, every failure no alert warned an unplanned failure; ``cost_saving`` is
-    the gain over raising no alert at all (every failure unplanned).
+    ``expected_cost`` prices with the one cost model (``railpm.costs``): every alert a targeted inspection of its
+    component; every warned failure is found with the inspection's detection probability and then costs a
+    preventive replacement, else the in-service failure; every failure no alert warned the in-service failure.
+    ``cost_saving`` is the gain over raising no alert at all (every failure in service). The policy simulation
+    (``models.simulation``) goes further and lets a find change what happens next.
     """
     alerts = test.loc[alerted, ["vehicle_number", "component", "day", label]]
     lead = warnings_for_events(events, alerts, settings.horizon_days)
     n_events = len(events)
-    false_alerts = int((~alerts[label].astype(bool)).sum())
-    missed = int(lead.isna().sum()) if n_events else 0
-    cost = (len(alerts) * settings.cost_inspection + false_alerts * settings.cost_needless_replacement
-            + missed * settings.cost_unplanned_failure)
+    failure = np.array([costs.failure(c) for c in events["component"]], dtype=float) if n_events else np.zeros(0)
+    detect = np.array([costs.detection(c) for c in events["component"]], dtype=float) if n_events else np.zeros(0)
+    preventive = np.array([costs.preventive(c) for c in events["component"]], dtype=float) if n_events else np.zeros(0)
+    warned = lead.notna().to_numpy() if n_events else np.zeros(0, dtype=bool)
+    inspections = float(sum(costs.component_inspection(c) for c in alerts["component"]))
+    event_cost = np.where(warned, detect * preventive + (1 - detect) * failure, failure)
+    cost = inspections + float(event_cost.sum())
     episodes = alarm_episodes(alerts, label)
     out = {
         "alerts": int(len(alerts)),
@@ -100,7 +106,7 @@ def policy_scores(test: pd.DataFrame, alerted: pd.Series, events: pd.DataFrame, 
         "median_warning_days": float(lead.median()) if lead.notna().any() else float("nan"),
         "false_alarms_per_1000_vehicle_days": 1000.0 * float(episodes["false_alarm"].sum()) / max(exposure_days, 1),
         "expected_cost": float(cost),
-        "cost_saving": float(n_events * settings.cost_unplanned_failure - cost),
+        "cost_saving": float(failure.sum() - cost),
     }
     for n in settings.warning_lead_days:
         out[f"warned_{n}d"] = float((lead >= n).mean()) if n_events else float("nan")

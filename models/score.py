@@ -23,6 +23,7 @@ from railpm.config import ModelSettings
 from railpm.errors import RailpmError
 from railpm.layers import predictions_path
 from railpm.models.frames import latest_day, read_component_days
+from railpm.costs import CostModel
 from railpm.models.policy import break_even_probability, risk_bands, select_alerts
 from railpm.models.tracking import CHAMPION, version_by_alias
 
@@ -54,13 +55,13 @@ def load_champion(tracking_uri: str, model_name: str, alias: str = CHAMPION):
     return mlflow.pyfunc.load_model(f"models:/{model_name}@{alias}"), str(version.version)
 
 
-def score_rows(model, version: str, rows: pd.DataFrame, settings: ModelSettings) -> pd.DataFrame:
+def score_rows(model, version: str, rows: pd.DataFrame, settings: ModelSettings, costs: CostModel) -> pd.DataFrame:
     """Predictions for component-day rows of one day, in the contract's columns and order."""
     served = model.unwrap_python_model()
     predicted = model.predict(served.features(rows))
     out = rows[["day", "vehicle_number", "vehicle_type", "home_depot", "component"]].reset_index(drop=True)
     out = pd.concat([out, predicted.reset_index(drop=True)], axis=1)
-    threshold = break_even_probability(settings)
+    threshold = break_even_probability(costs, out["component"])
     out["alert"] = select_alerts(out, "failure_probability", threshold, settings.alert_budget_per_depot_per_day)
     out["risk_band"] = risk_bands(out["failure_probability"], threshold, served.base_rate)
     out["reasons"] = served.explain(rows)
@@ -100,7 +101,7 @@ def write_predictions(frame: pd.DataFrame, predictions_dir: Path, day: pd.Timest
 
 
 def score_day(records_dir: Path, predictions_dir: Path, settings: ModelSettings, tracking_uri: str,
-              day: pd.Timestamp | None = None) -> ScoringResult:
+              day: pd.Timestamp | None = None, costs: CostModel | None = None) -> ScoringResult:
     """Score one day's component records (the latest by default) with the champion and write its predictions."""
     started = time.perf_counter()
     day = latest_day(records_dir) if day is None else pd.Timestamp(day).normalize()
@@ -108,7 +109,7 @@ def score_day(records_dir: Path, predictions_dir: Path, settings: ModelSettings,
     if rows.empty:
         raise RailpmError(f"no component-day records for {day:%Y-%m-%d} in {records_dir}")
     model, version = load_champion(tracking_uri, settings.registered_model_name)
-    predictions = score_rows(model, version, rows, settings)
+    predictions = score_rows(model, version, rows, settings, costs or CostModel.default())
     path = write_predictions(predictions, predictions_dir, day)
     return ScoringResult(day, path, len(predictions), int(np.sum(predictions["alert"])), version,
                          time.perf_counter() - started)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from railpm.config import Settings
+from railpm.costs import CostModel
 from railpm.feedback import read_feedback, training_labels
 from railpm.layers import COMPONENT_DAYS, feedback_dir_of, record_dir
 from railpm.models.backtest import Backtest, run_backtest
@@ -38,7 +39,8 @@ def training_records(settings: Settings) -> pd.DataFrame:
 
 
 def backtest_fleet(settings: Settings, params: ModelParams | None = None, progress=None) -> Backtest:
-    return run_backtest(training_records(settings), params or recipe(settings), settings.model, progress=progress)
+    return run_backtest(training_records(settings), params or recipe(settings), settings.model, progress=progress,
+                        costs=CostModel(settings.costs))
 
 
 def train_fleet(settings: Settings, params: ModelParams | None = None, progress=None) -> TrainingResult:
@@ -46,9 +48,9 @@ def train_fleet(settings: Settings, params: ModelParams | None = None, progress=
     records = training_records(settings)
     return train_and_register(records, params or recipe(settings), settings.model, tracking_uri=settings.tracking_uri,
                               artifact_root=artifact_root(settings), records_source=str(path.resolve()),
-                              progress=progress)
+                              progress=progress, costs=CostModel(settings.costs))
 
 
 def score_fleet(settings: Settings, day: str | pd.Timestamp | None = None) -> ScoringResult:
     return score_day(record_dir(settings, COMPONENT_DAYS), settings.predictions_dir, settings.model, settings.tracking_uri,
-                     None if day is None else pd.Timestamp(day))
+                     None if day is None else pd.Timestamp(day), costs=CostModel(settings.costs))

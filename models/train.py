@@ -23,6 +23,7 @@ from mlflow.models import infer_signature
 from railpm.config import ModelSettings
 from railpm.layers import COMPONENT_DAYS
 from railpm.models import plots, tracking
+from railpm.costs import CostModel
 from railpm.models.backtest import ALL, METHODS, Backtest, primary_metric, run_backtest
 from railpm.models.explain import candidate_features
 from railpm.models.fit import classifier_rows, fit_models
@@ -119,10 +120,10 @@ def champion_on_same_backtest(client: MlflowClient, model_name: str, key: str, r
 
 def train_and_register(records: pd.DataFrame, params: ModelParams, settings: ModelSettings, *, tracking_uri: str,
                        artifact_root: Path | None, records_source: str, min_train_days: int | None = None,
-                       progress=None) -> TrainingResult:
+                       progress=None, costs: CostModel | None = None) -> TrainingResult:
     """Backtest, fit, log, register and gate one recipe on normalised component-day records."""
     started = time.perf_counter()
-    backtest = run_backtest(records, params, settings, min_train_days=min_train_days, progress=progress)
+    backtest = run_backtest(records, params, settings, min_train_days=min_train_days, progress=progress, costs=costs)
     backtest_seconds = time.perf_counter() - started
     served = fit_served_model(records, params, settings, backtest)
     last_day = records["day"].max()

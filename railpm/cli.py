@@ -231,6 +231,11 @@ def plan(
     time_limit: Annotated[
         Optional[float], typer.Option("--time-limit", min=0.1, help="CP-SAT deterministic time limit, about seconds (default: 20).")
     ] = None,
+    capacity: Annotated[
+        Optional[list[str]],
+        typer.Option("--capacity", help="What-if capacity DEPOT:LEVEL=SLOTS per day (repeatable), e.g. DEP-NORTH:2=1;"
+                     " the baseline plan is written beside it."),
+    ] = None,
     data_root: DataRoot = None,
 ) -> None:
     """Plan inspections within depot capacity and spare stock per depot; write both to plans/<scored day>/."""
@@ -244,7 +249,8 @@ def plan(
     with Progress(SpinnerColumn(), TextColumn("[bold]planning inspections and spares"), TimeElapsedColumn(), console=console) as bar:
         bar.add_task("plan", total=None)
         result = run_plan(
-            settings, scored_day.date() if scored_day else None, **{k: v for k, v in overrides.items() if v is not None}
+            settings, scored_day.date() if scored_day else None, capacity_overrides=_capacity_overrides(capacity or []),
+            **{k: v for k, v in overrides.items() if v is not None},
         )
     inspections, spares = result.summary["inspections"], result.summary["spares"]
     table = Table(title=f"plans for predictions of {result.summary['scored_day']}", show_header=False)
@@ -260,11 +266,40 @@ def plan(
         ("spares stock for fill rate", f"{spares['service_level']:.0%}: {spares['stock_units']} units, EUR {spares['stock_value_eur']:,.0f}"),
         ("reorders", f"{spares['reorder_lines']} lines, {spares['reorder_units']} units, EUR {spares['reorder_value_eur']:,.0f}"),
         ("pooling the depots would save", f"{spares['pooling_saving_units']} units, EUR {spares['pooling_saving_eur']:,.0f}"),
+        ("transfers before ordering", f"{spares['transfer_units']} units in {spares['transfer_lines']} moves, EUR "
+         f"{spares['transfer_cost_eur']:,.0f}; {spares['reorder_after_transfers_units']} units still to order (spares_transfers.csv)"),
+        ("work the rules raised (open)", f"{result.summary['work_requests']['replace_component']} component replacements, "
+         f"{result.summary['work_requests']['vehicle_escalation']} vehicle escalations (work_requests.csv)"),
+        ("expected cost over the horizon", f"EUR {inspections['expected_cost_eur']:,.0f} (without a plan EUR "
+         f"{inspections['risk_without_plan_eur']:,.0f})"),
     ]
+    what_if = result.summary.get("what_if")
+    if what_if:
+        base = what_if["baseline"]
+        rows.append(("baseline capacity", f"EUR {base['expected_cost_eur']:,.0f} expected, {base['predictive_visits']} predictive"
+                     f" visits; the what-if costs EUR {what_if['extra_cost_eur']:,.0f} more (inspection_plan_baseline.csv)"))
     for name, value in rows:
         table.add_row(name, value)
     console.print(table)
     console.print(f"written to [bold]{result.folder}[/] (inspection_plan.csv, spares_plan.csv, spares_pooling.csv for planners)")
+
+
+def _capacity_overrides(values: list[str]) -> dict[str, dict[int, int]]:
+    """``DEPOT:LEVEL=SLOTS`` options as depot -> level -> slots; a malformed one is refused naming it."""
+    from railpm import contracts
+
+    out: dict[str, dict[int, int]] = {}
+    for value in values:
+        try:
+            depot, rest = value.split(":", 1)
+            level, slots = rest.split("=", 1)
+            level_n, slots_n = int(level), int(slots)
+        except ValueError:
+            raise typer.BadParameter(f"{value!r} is not DEPOT:LEVEL=SLOTS (e.g. DEP-NORTH:2=1)", param_hint="--capacity") from None
+        if slots_n < 0 or level_n not in contracts.LEVELS:
+            raise typer.BadParameter(f"{value!r}: level must be one of {contracts.LEVELS} and slots >= 0", param_hint="--capacity")
+        out.setdefault(depot, {})[level_n] = slots_n
+    return out
 
 
 feedback_app = typer.Typer(

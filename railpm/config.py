@@ -61,9 +61,6 @@ class ModelSettings(BaseModel):
     backtest_folds: int = Field(4, ge=2)
     champion_margin: float = Field(0.02, ge=0, description="PR-AUC gain a challenger needs to become champion")
     registered_model_name: str = "railpm-failure"
-    cost_unplanned_failure: float = 25_000.0
-    cost_inspection: float = 600.0
-    cost_needless_replacement: float = 3_000.0
     alert_budget_per_depot_per_day: int = Field(
         3, ge=0, description="alerts a depot can act on per day; the riskiest above the cost threshold get them"
     )
@@ -123,6 +120,72 @@ class IngestSettings(BaseModel):
         return self.fleet_time_zone if rule == "fleet" else None
 
 
+class ComponentCost(BaseModel):
+    """What replacing one component costs, preventively (planned) or after it failed (corrective)."""
+
+    part_eur: float = Field(5_000.0, ge=0, description="the replacement part, EUR")
+    preventive_labour_hours: float = Field(6.0, ge=0, description="fitter hours of a planned replacement")
+    corrective_labour_hours: float = Field(12.0, ge=0, description="fitter hours after a failure (diagnosis, access)")
+    collateral_eur: float = Field(0.0, ge=0, description="other parts a failure damages, EUR (corrective only)")
+    grade_a_share: float = Field(0.4, ge=0, le=1, description="share of its in-service failures that are grade A"
+                                 " (the rest grade B); used where the failure's grade is not known")
+
+
+class GradeConsequence(BaseModel):
+    """What an in-service failure of one grade costs beyond the repair."""
+
+    delay_minutes: float = Field(0.0, ge=0, description="train delay minutes it causes")
+    recovery_eur: float = Field(0.0, ge=0, description="rescue, towing, passenger handling, EUR")
+    days_out_of_service: float = Field(0.0, ge=0, description="days the vehicle is unavailable")
+
+
+def _default_component_costs() -> dict[str, ComponentCost]:
+    def c(part, prev_h, corr_h, collateral, a_share):
+        return ComponentCost(part_eur=part, preventive_labour_hours=prev_h, corrective_labour_hours=corr_h,
+                             collateral_eur=collateral, grade_a_share=a_share)
+    return {
+        "wheelset": c(14_000, 10, 16, 4_000, 0.8), "bogie": c(85_000, 24, 40, 10_000, 0.8),
+        "brake_unit": c(3_200, 4, 8, 500, 0.8), "traction_motor": c(48_000, 16, 24, 5_000, 0.8),
+        "pantograph": c(9_500, 4, 8, 6_000, 0.8), "hvac": c(16_000, 8, 12, 0, 0.15),
+        "doors": c(2_600, 3, 6, 0, 0.15), "air_compressor": c(11_000, 6, 10, 1_000, 0.8),
+        "battery": c(4_200, 2, 4, 0, 0.15),
+    }
+
+
+class CostSettings(BaseModel):
+    """The one cost model (``railpm.costs``): thresholds, the backtest, the policy simulation, planning and the
+    review app all price actions from here. Amounts in EUR; a component missing from ``components`` gets
+    ``default_component``."""
+
+    labour_eur_per_hour: float = Field(85.0, ge=0, description="fitter labour rate, EUR/h")
+    delay_eur_per_minute: float = Field(100.0, ge=0, description="penalty and compensation per train delay minute, EUR")
+    unavailable_vehicle_eur_per_day: float = Field(
+        2_500.0, ge=0, description="cost of a vehicle out of service (spare vehicle, lost service), EUR/day")
+    inspection_eur_by_level: dict[int, float] = Field(
+        {1: 60.0, 2: 300.0, 3: 600.0, 4: 1_500.0, 5: 3_000.0},
+        description="cost of examining one component at a visit of this maintenance level (labour and slot), EUR")
+    visit_eur_by_level: dict[int, float] = Field(
+        {1: 120.0, 2: 900.0, 3: 4_000.0, 4: 30_000.0, 5: 120_000.0},
+        description="cost of one scheduled maintenance visit of this level (the fixed schedule's work), EUR")
+    visit_days_out_by_level: dict[int, float] = Field(
+        {1: 0.0, 2: 0.25, 3: 1.0, 4: 7.0, 5: 21.0}, description="days a scheduled visit of this level takes the vehicle out")
+    spare_transfer_eur_per_unit: float = Field(250.0, ge=0, description="moving one spare part between depots, EUR")
+    inspection_days_out: float = Field(0.25, ge=0, description="days a predictive inspection takes the vehicle out")
+    preventive_days_out: float = Field(0.5, ge=0, description="days a planned replacement takes the vehicle out")
+    detection_probability_by_level: dict[int, float] = Field(
+        {1: 0.3, 2: 0.7, 3: 0.85, 4: 0.95, 5: 0.98},
+        description="chance a targeted inspection at this level finds a component that would fail within the horizon"
+        " (a stated parameter: the synthetic fleet's routine inspections, which look for nothing in particular,"
+        " find less)")
+    components: dict[str, ComponentCost] = Field(default_factory=_default_component_costs)
+    default_component: ComponentCost = ComponentCost()
+    consequences: dict[str, GradeConsequence] = Field(
+        {"A": GradeConsequence(delay_minutes=120, recovery_eur=5_000, days_out_of_service=3.0),
+         "B": GradeConsequence(delay_minutes=20, recovery_eur=1_000, days_out_of_service=1.0),
+         "C": GradeConsequence(delay_minutes=0, recovery_eur=0, days_out_of_service=0.0)},
+        description="consequence of an in-service failure by fault grade")
+
+
 class TopologySettings(BaseModel):
     """The production topology on one machine (``railpm up``): ports on one loopback address, secrets.
 
@@ -175,6 +238,7 @@ class Settings(BaseSettings):
     model: ModelSettings = ModelSettings()
     plan: PlanSettings = PlanSettings()
     ingest: IngestSettings = IngestSettings()
+    costs: CostSettings = CostSettings()
     topology: TopologySettings = TopologySettings()
 
     # Data layers, in the order data moves through them.

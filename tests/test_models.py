@@ -14,7 +14,8 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from railpm import contracts
-from railpm.config import ModelSettings
+from railpm.config import ComponentCost, CostSettings, GradeConsequence, ModelSettings
+from railpm.costs import CostModel
 from railpm.errors import BadInputError
 from railpm.models import tracking
 from railpm.models.backtest import rolling_origin_folds
@@ -141,24 +142,37 @@ def test_kaplan_meier_matches_a_hand_computed_curve():
     assert surv == pytest.approx([0.75, 0.375, 0.0])
 
 
+def _one_component_costs(inspection: float, detection: float, part: float, recovery: float) -> CostModel:
+    """Doors only, every failure grade A, no labour, delay or downtime: the threshold's arithmetic by hand."""
+    return CostModel(CostSettings(
+        labour_eur_per_hour=0, delay_eur_per_minute=0, unavailable_vehicle_eur_per_day=0,
+        inspection_eur_by_level={lvl: float(inspection) for lvl in range(1, 6)},
+        detection_probability_by_level={lvl: detection for lvl in range(1, 6)},
+        components={"doors": ComponentCost(part_eur=part, preventive_labour_hours=0, corrective_labour_hours=0,
+                                           collateral_eur=0, grade_a_share=1.0)},
+        consequences={"A": GradeConsequence(recovery_eur=recovery), "B": GradeConsequence(), "C": GradeConsequence()},
+    ))
+
+
 def test_alerts_respect_the_cost_threshold_and_each_depots_daily_budget():
-    settings = ModelSettings(cost_unplanned_failure=25_000, cost_inspection=600, cost_needless_replacement=3_000)
-    threshold = break_even_probability(settings)
-    assert threshold == pytest.approx(3_600 / 28_000)
+    costs = _one_component_costs(inspection=600, detection=0.8, part=3_000, recovery=4_500)
+    # failure 3,000 + 4,500, preventive 3,000: a find saves 0.8 x 4,500 = 3,600 against an inspection of 600.
+    threshold = break_even_probability(costs, pd.Series(["doors"] * 6))
+    assert threshold.tolist() == pytest.approx([600 / 3_600] * 6)
     frame = pd.DataFrame({
         "day": pd.to_datetime(["2025-01-01"] * 5 + ["2025-01-02"]),
         "home_depot": ["N", "N", "N", "S", "S", "N"],
         "p": [0.9, 0.5, 0.2, 0.1, 0.13, 0.3],
     })
     alerts = select_alerts(frame, "p", threshold, budget_per_depot_per_day=2)
-    assert alerts.tolist() == [True, True, False, False, True, True]
-    assert risk_bands(frame["p"], threshold, base_rate=0.11).tolist() == ["high", "high", "high", "low", "high", "high"]
-    assert risk_bands([0.12, 0.05], threshold, base_rate=0.11).tolist() == ["medium", "low"]
+    assert alerts.tolist() == [True, True, False, False, False, True]
+    assert risk_bands(frame["p"], threshold, base_rate=0.11).tolist() == ["high", "high", "high", "low", "medium", "high"]
+    assert risk_bands([0.12, 0.05], threshold[:2], base_rate=0.11).tolist() == ["medium", "low"]
 
 
 def test_event_scores_count_each_failure_once_with_its_warning_time():
-    settings = ModelSettings(horizon_days=10, warning_lead_days=[3, 7], cost_unplanned_failure=100, cost_inspection=1,
-                             cost_needless_replacement=10)
+    settings = ModelSettings(horizon_days=10, warning_lead_days=[3, 7])
+    costs = _one_component_costs(inspection=1, detection=0.5, part=10, recovery=90)
     days = pd.date_range("2025-01-01", periods=20)
     test = pd.DataFrame({"vehicle_number": "V1", "component": "doors", "day": days,
                          LABEL: [d >= pd.Timestamp("2025-01-05") for d in days]})
@@ -168,14 +182,15 @@ def test_event_scores_count_each_failure_once_with_its_warning_time():
     alerted = test["day"].isin(pd.to_datetime(["2025-01-01", "2025-01-09", "2025-01-10", "2025-01-11"]))
     lead = warnings_for_events(events, test[alerted], settings.horizon_days)
     assert lead.tolist()[0] == 6 and np.isnan(lead.tolist()[1])
-    scores = policy_scores(test, alerted, events, LABEL, settings, exposure_days=2000)
+    scores = policy_scores(test, alerted, events, LABEL, settings, exposure_days=2000, costs=costs)
     assert scores["failures"] == 2 and scores["recall"] == 0.5
     assert scores["warned_3d"] == 0.5 and scores["warned_7d"] == 0.0
     assert scores["median_warning_days"] == 6
     assert scores["precision"] == 0.75
     # Two alarms (Jan 1 alone, Jan 9-11 together: a week apart makes a new alarm), one false, per 2,000 vehicle-days.
     assert scores["false_alarms_per_1000_vehicle_days"] == 0.5
-    assert scores["expected_cost"] == 4 * 1 + 1 * 10 + 1 * 100
+    # Four inspections at 1; the warned failure found half the time (preventive 10, else failure 100); one missed.
+    assert scores["expected_cost"] == 4 * 1 + (0.5 * 10 + 0.5 * 100) + 1 * 100
     assert scores["cost_saving"] == 2 * 100 - scores["expected_cost"]
     episodes = alarm_episodes(test[alerted], LABEL)
     assert episodes["false_alarm"].tolist() == [True, False]

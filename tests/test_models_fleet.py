@@ -20,6 +20,7 @@ from railpm import contracts
 from railpm.config import Settings
 from railpm.models.backtest import ALL, primary_metric
 from railpm.models.frames import DAYS_TO_FAILURE, EVENT, LABEL, TIME, read_component_days
+from railpm.costs import CostModel
 from railpm.models.policy import break_even_probability
 from railpm.models.score import predictions_schema
 from railpm.layers import COMPONENT_DAYS, read_prediction_history, record_dir
@@ -141,7 +142,7 @@ def test_scoring_writes_the_latest_day_per_the_predictions_contract(store, train
     assert (written["remaining_life_days"] <= written["remaining_life_high_days"]).all()
     # Alerts: above the cost model's break-even probability, within each depot's daily budget.
     alerts = written[written["alert"]]
-    assert (alerts["failure_probability"] >= break_even_probability(store.model)).all()
+    assert (alerts["failure_probability"] >= break_even_probability(CostModel.default(), alerts["component"])).all()
     assert (written.groupby("home_depot")["alert"].sum() <= store.model.alert_budget_per_depot_per_day).all()
     assert (alerts["risk_band"] == "high").all()
     # Reasons: features of the record with their values, contributions positive and in decreasing order.

@@ -13,7 +13,7 @@ from railpm.config import Settings
 from railpm.errors import BadInputError
 from railpm.planning.examples import example_inputs
 from railpm.planning.inspections import InspectionRules, plan_inspections
-from railpm.planning.maintenance import DepotCapacity, covers, maintenance_due
+from railpm.planning.maintenance import DepotCapacity, covers, inspection_level, maintenance_due
 from railpm.planning.risk import avoidable_failure_probability, failure_cdf
 
 SCORED = date(2025, 6, 1)
@@ -62,7 +62,8 @@ def check_plan(plan: pd.DataFrame, due: pd.DataFrame, rules: InspectionRules) ->
         assert covers(int(host["maintenance_level"]), row.component)
         expected = "scheduled_visit" if row.kind == "ride_along" else "predictive_visit"
         assert host["kind"] == expected
-        assert row.inspection_cost_eur == (0.0 if row.kind == "ride_along" else rules.cost_inspection)
+        level = inspection_level(row.component, rules.planned_levels)
+        assert row.inspection_cost_eur == (0.0 if row.kind == "ride_along" else rules.costs.inspection(level))
     for row in slots.loc[slots["kind"] == "predictive_visit"].itertuples(index=False):
         assert ((components["vehicle_number"] == row.vehicle_number) & (components["day"] == row.day)).any(), "empty visit"
 

@@ -157,3 +157,36 @@ def test_alternative_part_numbers_count_as_stock():
     row = spares.stock.set_index(["depot", "part_number"]).loc[("DEP-NORTH", primary["part_number"])]
     assert row["on_hand"] == 5
     assert alternative["part_number"] not in set(spares.stock["part_number"])
+
+
+def test_stock_on_order_and_in_transit_is_not_ordered_again_and_transfers_balance_stock_to_the_service_level():
+    inputs = example_inputs(40, seed=2, scored_day=SCORED, degrading_share=0.2)
+    no_plan = pd.DataFrame(columns=["vehicle_number", "component", "day", "depot", "kind"])
+    bare = inputs.stock.assign(on_hand=0)
+    needed = plan_spares(inputs.predictions, no_plan, inputs.parts, bare, SparesRules()).stock
+    # Each part number's whole need held at one depot (the alphabetically first), nothing anywhere else.
+    total = needed.groupby("part_number")["stock_level"].sum()
+    first = needed.groupby("part_number")["depot"].min()
+    stock = bare.copy()
+    stock["on_hand"] = [int(total.get(p, 0)) if d == first.get(p) else 0 for d, p in zip(stock["depot"], stock["part_number"])]
+    spares = plan_spares(inputs.predictions, no_plan, inputs.parts, stock, SparesRules(transfer_cost_per_unit=100.0))
+    plan = spares.stock.set_index(["depot", "part_number"])
+    moves = spares.transfers
+    assert len(moves) > 0 and (moves["quantity"] > 0).all() and (moves["from_depot"] != moves["to_depot"]).all()
+    assert (moves["transfer_cost_eur"] == moves["quantity"] * 100.0).all()
+    after = plan["on_hand"] - plan["transfer_out"] + plan["transfer_in"]
+    # Balanced: stock moved exactly covers every depot's level, nothing needs ordering, no sender drops below its level.
+    worth_moving = plan["unit_cost_eur"] > 100.0
+    assert (after[worth_moving] == plan.loc[worth_moving, "stock_level"]).all()
+    assert (plan.loc[worth_moving, "reorder_after_transfers"] == 0).all()
+    assert (plan["transfer_in"] <= plan["reorder_quantity"]).all()
+    assert spares.summary["transfer_units"] == int(moves["quantity"].sum())
+
+    # What is already ordered or on its way counts: a depot short of 3 with 2 in transit and 1 on order orders none.
+    short = needed.loc[needed["stock_level"] >= 3].iloc[0]
+    inbound = bare.assign(on_order=0, in_transit=0)
+    pick = (inbound["depot"] == short["depot"]) & (inbound["part_number"] == short["part_number"])
+    inbound.loc[pick, ["on_order", "in_transit"]] = [1, short["stock_level"] - 1]
+    row = plan_spares(inputs.predictions, no_plan, inputs.parts, inbound, SparesRules()).stock.set_index(
+        ["depot", "part_number"]).loc[(short["depot"], short["part_number"])]
+    assert (row["on_order"], row["in_transit"], row["reorder_quantity"]) == (1, short["stock_level"] - 1, 0)

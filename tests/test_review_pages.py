@@ -180,8 +180,9 @@ def test_recurring_faults_follow_the_rule_at_the_window_edge(tmp_path):
         return {"event_id": f"E{i}", "vehicle_number": vehicle, "vehicle_type": "EMU", "depot": "DEP-WEST", "ts": at(day),
                 "fault_code": code, "subsystem": meta.subsystem, "grade": meta.typical_grade, "description": None}
 
-    rows = [fault(0, "EMU-0001", "DR-110", 0), fault(1, "EMU-0001", "DR-110", 15), fault(2, "EMU-0001", "DR-110", 30),
-            fault(3, "EMU-0002", "DR-110", 0), fault(4, "EMU-0002", "DR-110", 15), fault(5, "EMU-0002", "DR-110", 30.5),
+    # Calendar days [D-29, D] (railpm.rules): days 0, 15, 29 recur; days 0, 15, 30 do not, at any hour.
+    rows = [fault(0, "EMU-0001", "DR-110", 0), fault(1, "EMU-0001", "DR-110", 15), fault(2, "EMU-0001", "DR-110", 29.9),
+            fault(3, "EMU-0002", "DR-110", 0.9), fault(4, "EMU-0002", "DR-110", 15), fault(5, "EMU-0002", "DR-110", 30),
             *(fault(6 + k, "EMU-0003", "CF-190", 80 * k) for k in range(4))]
     write_day_partitioned(tmp_path, contracts.FAULTS, rows, "faults")
     found = recurring_faults(tmp_path)

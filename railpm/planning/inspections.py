@@ -1,8 +1,8 @@
 """Inspection plan: which vehicle-components to call in, where and when, within depot capacity.
 
-The value of inspecting a component on plan day ``k`` is the unplanned-failure cost it avoids,
-``cost_unplanned_failure * P(failure after day k and within the horizon)`` (see ``risk``), minus the
-inspection's cost; a transfer to a depot other than the vehicle's home adds the transfer cost once per visit,
+The value of inspecting a component on plan day ``k`` is what a find saves, priced by the one cost model
+(``railpm.costs``): ``P(failure after day k and within the horizon)`` (see ``risk``) x the level's detection
+probability x (in-service failure - preventive replacement), minus the inspection's cost at its level; a transfer to a depot other than the vehicle's home adds the transfer cost once per visit,
 and is only considered for a visit where one component alone is worth the trip (both planners keep this rule).
 
 The plan is built around the scheduled maintenance already due: every due visit must get a day within its
@@ -32,6 +32,7 @@ import pandas as pd
 from ortools.sat.python import cp_model
 
 from railpm import contracts
+from railpm.costs import CostModel
 from railpm.errors import BadInputError
 from railpm.planning.maintenance import LEVEL, DepotCapacity, covers, inspection_level
 from railpm.planning.risk import avoidable_failure_probability, scored_day_of
@@ -60,8 +61,7 @@ class InspectionRules:
     window_days: int = 14
     horizon_days: int = 30
     interval_coverage: float = 0.8
-    cost_unplanned_failure: float = 25_000.0
-    cost_inspection: float = 600.0
+    costs: CostModel = field(default_factory=CostModel.default)
     transfer_cost: float = 1_500.0
     allow_transfers: bool = False
     planned_levels: tuple[int, ...] = (2, 3, 4, 5)
@@ -78,8 +78,7 @@ class InspectionRules:
             window_days=plan.window_days,
             horizon_days=model.horizon_days,
             interval_coverage=model.remaining_life_interval,
-            cost_unplanned_failure=model.cost_unplanned_failure,
-            cost_inspection=model.cost_inspection,
+            costs=CostModel(settings.costs),
             transfer_cost=plan.transfer_cost,
             allow_transfers=plan.allow_transfers,
             planned_levels=tuple(plan.planned_levels),
@@ -118,10 +117,13 @@ class _Problem:
     allowed: list[list[int]]
     """Days each scheduled visit may take, in order of preference (its due day first, then earlier)."""
     capacity: dict[tuple[str, int], int]
-    inspection_cents: int
+    inspection_cents: np.ndarray
+    """Cost of inspecting each candidate at its level, in cents."""
     transfer_cents: int
     depots: dict[str, list[str]]
     """Depots each vehicle may visit, home first."""
+    risk_eur: float = 0.0
+    """Expected in-service failure cost over the horizon if nothing is done (every prediction's p x failure cost)."""
 
     def transfer(self, vehicle: str, depot: str) -> int:
         return 0 if depot == self.depots[vehicle][0] else self.transfer_cents
@@ -198,11 +200,16 @@ def build_problem(
     days = np.arange(1, window + 1)
     preds = predictions.reset_index(drop=True)
     avoidable = avoidable_failure_probability(days, preds, horizon_days=rules.horizon_days, coverage=rules.interval_coverage)
-    value = np.rint(avoidable * rules.cost_unplanned_failure * 100).astype(np.int64)
-    inspection_cents = int(round(rules.cost_inspection * 100))
+    costs = rules.costs
+    levels = np.array([inspection_level(c, rules.planned_levels) for c in preds["component"]], dtype=np.int64)
+    saved = np.array([costs.settings.detection_probability_by_level[int(level)] * (costs.failure(c) - costs.preventive(c))
+                      for c, level in zip(preds["component"], levels)], dtype=float)
+    value = np.rint(avoidable * saved[:, None] * 100).astype(np.int64)
+    risk_eur = float(sum(p * costs.failure(c) for p, c in zip(preds["failure_probability"], preds["component"])))
+    inspection_cents = np.array([int(round(costs.inspection(level) * 100)) for level in levels], dtype=np.int64)
     worth = value.max(axis=1, initial=0) > inspection_cents
     candidates = preds.loc[worth].reset_index(drop=True)
-    candidates["level"] = [inspection_level(c, rules.planned_levels) for c in candidates["component"]]
+    candidates["level"] = levels[worth]
 
     registry = vehicles[["vehicle_number", "vehicle_type", "home_depot"]].drop_duplicates("vehicle_number")
     scheduled = _merge_scheduled(maintenance_due, registry, start, rules)
@@ -224,9 +231,10 @@ def build_problem(
         scheduled=scheduled,
         allowed=allowed,
         capacity=capacity,
-        inspection_cents=inspection_cents,
+        inspection_cents=inspection_cents[worth],
         transfer_cents=int(round(rules.transfer_cost * 100)),
         depots=depots,
+        risk_eur=risk_eur,
     )
 
 
@@ -238,7 +246,7 @@ def objective_cents(problem: _Problem, solution: _Solution) -> int:
     """Expected avoided failure cost minus inspection and transfer costs, the figure both planners are scored by."""
     total = 0
     for i, (k, _depot, kind) in solution.assigned.items():
-        total += int(problem.value[i, k]) - (problem.inspection_cents if kind == "inspection" else 0)
+        total += int(problem.value[i, k]) - (int(problem.inspection_cents[i]) if kind == "inspection" else 0)
     for (vehicle, _k), (depot, _level) in solution.visits.items():
         total -= problem.transfer(vehicle, depot)
     return total
@@ -293,7 +301,7 @@ def solve_greedy(problem: _Problem, scheduled_days: dict[int, int | None] | None
             value = int(problem.value[i, k])
             if (vehicle, k) in busy:
                 depot, visit_level, scheduled = busy[(vehicle, k)]
-                gain = value if scheduled else value - problem.inspection_cents
+                gain = value if scheduled else value - int(problem.inspection_cents[i])
                 if covers(visit_level, component) and gain > 0:
                     solution.assigned[i] = (k, depot, "ride_along" if scheduled else "inspection")
                     break
@@ -302,7 +310,7 @@ def solve_greedy(problem: _Problem, scheduled_days: dict[int, int | None] | None
                 (
                     d
                     for d in problem.depots[vehicle]
-                    if value - problem.inspection_cents - problem.transfer(vehicle, d) > 0 and slots.free(d, level, k)
+                    if value - int(problem.inspection_cents[i]) - problem.transfer(vehicle, d) > 0 and slots.free(d, level, k)
                 ),
                 None,
             )
@@ -350,7 +358,7 @@ def _solve_cp_sat(problem: _Problem, rules: InspectionRules, hint: _Solution | N
     started, cpu_started = time.perf_counter(), time.process_time()
     model = cp_model.CpModel()
     cands, sched = problem.candidates, problem.scheduled
-    net = problem.value - problem.inspection_cents
+    net = problem.value - problem.inspection_cents[:, None]
     placement = _most_scheduled_visits(problem, rules)
     placeable = sum(k is not None for k in placement.values())
     if hint is None or sum(k is not None for k in hint.scheduled_day.values()) < placeable:
@@ -543,7 +551,7 @@ def plan_frame(problem: _Problem, solution: _Solution, vehicles: pd.DataFrame, s
     for i, (k, depot, kind) in solution.assigned.items():
         vehicle = cands.at[i, "vehicle_number"]
         avoided = int(problem.value[i, k])
-        inspection = problem.inspection_cents if kind == "inspection" else 0
+        inspection = int(problem.inspection_cents[i]) if kind == "inspection" else 0
         rows.append(
             dict(
                 day=day(k), vehicle_number=vehicle, depot=depot, maintenance_level=visit_level[(vehicle, k)], kind=kind,
@@ -607,6 +615,8 @@ def plan_inspections(
         "greedy_time_s": round(greedy_time, 3),
         "objective_eur": best / 100,
         "greedy_objective_eur": base / 100,
+        "risk_without_plan_eur": round(problem.risk_eur, 2),
+        "expected_cost_eur": round(problem.risk_eur - best / 100, 2),
         "gain_over_greedy_eur": (best - base) / 100,
         "greedy_gap": (best - base) / best if best > 0 else 0.0,
         "solver_bound_eur": bound / 100 if bound is not None else None,

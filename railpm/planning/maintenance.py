@@ -10,7 +10,7 @@ otherwise its last visit is simply unknown and inventing one would fill the plan
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 
 import numpy as np
@@ -44,6 +44,13 @@ class DepotCapacity:
     per_level: Mapping[int, int]
     per_depot: Mapping[str, Mapping[int, int]] = field(default_factory=dict)
     default: int = 0
+
+    def with_overrides(self, overrides: Mapping[str, Mapping[int, int]]) -> DepotCapacity:
+        """A what-if: these depots' slots per level replaced (e.g. a depot short of staff), the rest unchanged."""
+        merged = {depot: dict(levels) for depot, levels in self.per_depot.items()}
+        for depot, levels in overrides.items():
+            merged.setdefault(depot, {}).update({int(level): int(n) for level, n in levels.items()})
+        return replace(self, per_depot=merged)
 
     def slots(self, depot: str, level: int) -> int:
         override = self.per_depot.get(depot, {})

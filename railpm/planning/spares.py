@@ -38,8 +38,16 @@ SPARES_PLAN_COLUMNS = [
     "scored_day", "depot", "part_number", "vehicle_type", "component", "description", "stock_category",
     "lead_time_days", "unit_cost_eur", "fitted_components", "expected_fault_demand", "expected_planned_demand",
     "expected_demand", "stock_level", "planned_stock", "fault_driven_stock", "emergency_stock", "fill_rate",
-    "cycle_service_level", "on_hand", "reorder_quantity", "excess_quantity", "reorder_value_eur",
+    "cycle_service_level", "on_hand", "on_order", "in_transit", "reorder_quantity", "excess_quantity", "reorder_value_eur",
+    "transfer_in", "transfer_out", "reorder_after_transfers",
 ]
+TRANSFER_COLUMNS = [
+    "scored_day", "part_number", "vehicle_type", "component", "from_depot", "to_depot", "quantity", "unit_cost_eur",
+    "transfer_cost_eur", "reorder_value_avoided_eur",
+]
+INBOUND = ("on_order", "in_transit")
+"""Optional stock columns: parts ordered from the supplier and parts on their way; both count towards a depot's
+position (on hand + on order + in transit), so what is already coming is not ordered again."""
 POOLING_COLUMNS = [
     "scored_day", "part_number", "vehicle_type", "component", "unit_cost_eur", "depots", "separate_stock",
     "pooled_stock", "saving_units", "saving_eur", "pooled_fill_rate",
@@ -57,6 +65,7 @@ class SparesRules:
     service_level: float = 0.95
     horizon_days: int = 30
     interval_coverage: float = 0.8
+    transfer_cost_per_unit: float = 250.0
 
     @classmethod
     def from_settings(cls, settings, **overrides) -> SparesRules:
@@ -64,6 +73,7 @@ class SparesRules:
             service_level=settings.plan.service_level,
             horizon_days=settings.model.horizon_days,
             interval_coverage=settings.model.remaining_life_interval,
+            transfer_cost_per_unit=settings.costs.spare_transfer_eur_per_unit,
         )
         values.update(overrides)
         return cls(**values)
@@ -75,6 +85,8 @@ class SparesPlan:
     """One row per depot and part number, ``SPARES_PLAN_COLUMNS``."""
     pooling: pd.DataFrame
     """One row per part number: separate vs pooled stock at the same fill rate, ``POOLING_COLUMNS``."""
+    transfers: pd.DataFrame
+    """What to move between depots before ordering: ``TRANSFER_COLUMNS``."""
     demand: pd.DataFrame
     """The Bernoulli trials behind every stock level, ``DEMAND_COLUMNS`` (for audit and simulation)."""
     summary: dict
@@ -179,8 +191,10 @@ def plan_spares(
     fitted_to = parts.set_index("part_number")[["vehicle_type", "component"]]
 
     # Stock on hand per depot and (vehicle type, component): alternative part numbers count too.
-    on_hand = stock.merge(fitted_to, left_on="part_number", right_index=True, how="inner")
-    on_hand = on_hand.groupby(["depot", "vehicle_type", "component"])["on_hand"].sum()
+    stock = stock.assign(**{c: stock[c].fillna(0) if c in stock.columns else 0 for c in INBOUND})
+    held_all = stock.merge(fitted_to, left_on="part_number", right_index=True, how="inner")
+    held_all = held_all.groupby(["depot", "vehicle_type", "component"])[["on_hand", *INBOUND]].sum()
+    on_hand = held_all["on_hand"]
 
     groups = {key: frame["probability"].to_numpy() for key, frame in demand.groupby(["depot", "part_number"], sort=True)}
     expected = demand.groupby(["depot", "part_number"])[["fault_probability", "planned_probability"]].sum()
@@ -199,8 +213,10 @@ def plan_spares(
         )
         planned_stock = min(level.stock, _half_up(planned_mean))
         fault_stock = min(level.stock - planned_stock, _half_up(fault_mean))
-        held = int(on_hand.get((depot, spec["vehicle_type"], spec["component"]), 0))
-        reorder = max(level.stock - held, 0)
+        key = (depot, spec["vehicle_type"], spec["component"])
+        held = int(on_hand.get(key, 0))
+        inbound = {c: int(held_all[c].get(key, 0)) for c in INBOUND}
+        reorder = max(level.stock - held - sum(inbound.values()), 0)
         rows.append(
             {
                 "depot": depot, "part_number": part, "vehicle_type": spec["vehicle_type"], "component": spec["component"],
@@ -211,12 +227,13 @@ def plan_spares(
                 "expected_demand": level.mean_demand, "stock_level": level.stock, "planned_stock": planned_stock,
                 "fault_driven_stock": fault_stock, "emergency_stock": level.stock - planned_stock - fault_stock,
                 "fill_rate": level.fill_rate, "cycle_service_level": level.cycle_service_level, "on_hand": held,
-                "reorder_quantity": reorder, "excess_quantity": max(held - level.stock, 0),
+                **inbound, "reorder_quantity": reorder, "excess_quantity": max(held - level.stock, 0),
                 "reorder_value_eur": reorder * float(spec["unit_cost_eur"]),
             }
         )
     plan = pd.DataFrame(rows, columns=SPARES_PLAN_COLUMNS[1:])
     plan.insert(0, "scored_day", scored_day)
+    plan, transfers = balance_by_transfers(plan, rules.transfer_cost_per_unit)
 
     pool_rows = []
     for part, frame in demand.groupby("part_number", sort=True):
@@ -245,9 +262,46 @@ def plan_spares(
         "reorder_value_eur": float(plan["reorder_value_eur"].sum()),
         "pooling_saving_units": int(pooling["saving_units"].sum()),
         "pooling_saving_eur": float(pooling["saving_eur"].sum()),
+        "transfer_lines": int(len(transfers)),
+        "transfer_units": int(transfers["quantity"].sum()),
+        "transfer_cost_eur": float(transfers["transfer_cost_eur"].sum()),
+        "reorder_after_transfers_units": int(plan["reorder_after_transfers"].sum()),
         "unmapped_components": unmapped,
     }
-    return SparesPlan(stock=plan, pooling=pooling, demand=demand, summary=summary)
+    return SparesPlan(stock=plan, pooling=pooling, transfers=transfers, demand=demand, summary=summary)
+
+
+def balance_by_transfers(plan: pd.DataFrame, cost_per_unit: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Move spare stock from depots holding more than their level to depots short of theirs, per part number,
+    where a move costs less than the part: the largest shortfall is served first from the largest surplus.
+    A sender never drops below its own stock level, so every depot keeps its service level; what transfers
+    cannot cover is still ordered (``reorder_after_transfers``)."""
+    plan = plan.copy()
+    plan["transfer_in"] = 0
+    plan["transfer_out"] = 0
+    rows = []
+    for part, group in plan.groupby("part_number", sort=True):
+        unit = float(group["unit_cost_eur"].iloc[0])
+        if unit <= cost_per_unit:
+            continue
+        surplus = {i: int(n) for i, n in group["excess_quantity"].items() if n > 0}
+        short = {i: int(n) for i, n in group["reorder_quantity"].items() if n > 0}
+        for to in sorted(short, key=lambda i: (-short[i], plan.at[i, "depot"])):
+            for frm in sorted(surplus, key=lambda i: (-surplus[i], plan.at[i, "depot"])):
+                moved = min(short[to], surplus[frm])
+                if moved <= 0:
+                    continue
+                short[to] -= moved
+                surplus[frm] -= moved
+                plan.at[to, "transfer_in"] += moved
+                plan.at[frm, "transfer_out"] += moved
+                rows.append({"scored_day": plan.at[to, "scored_day"], "part_number": part,
+                             "vehicle_type": plan.at[to, "vehicle_type"], "component": plan.at[to, "component"],
+                             "from_depot": plan.at[frm, "depot"], "to_depot": plan.at[to, "depot"], "quantity": moved,
+                             "unit_cost_eur": unit, "transfer_cost_eur": moved * cost_per_unit,
+                             "reorder_value_avoided_eur": moved * unit})
+    plan["reorder_after_transfers"] = plan["reorder_quantity"] - plan["transfer_in"]
+    return plan[SPARES_PLAN_COLUMNS], pd.DataFrame(rows, columns=TRANSFER_COLUMNS)
 
 
 def simulate_service(

@@ -18,7 +18,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from railpm import contracts
+from railpm import contracts, rules
 from railpm.errors import RailpmError
 from railpm.layers import lake_dir_of, predictions_files
 
@@ -35,6 +35,7 @@ HINTS = {
     "predictions": "no predictions yet: run `railpm score`",
     "vehicle_dossier": "no vehicle dossiers yet: run `railpm records`",
     "fleet_rams": "no RAMS figures yet: run `railpm records`",
+    "response_clocks": "no A-grade response clocks yet: run `railpm records`",
     "inspection_plan": "no inspection plan yet: run `railpm plan`",
     "spares_plan": "no spares plan yet: run `railpm plan`",
     "models": "no registered model yet: run `railpm train`",
@@ -151,33 +152,30 @@ def fault_counts(lake_dir: Path, period: str) -> pd.DataFrame:
     return frame
 
 
-def recurring_faults(lake_dir: Path, repeat: int = 3, window_days: int = 30, major: int = 4, major_window_days: int = 365) -> pd.DataFrame:
-    """Vehicles with a recurring fault, by the railway rule stated in the README.
+def recurring_faults(lake_dir: Path) -> pd.DataFrame:
+    """Vehicles with a recurring fault, by the service rule of ``railpm.rules`` (calendar-day windows).
 
-    The same fault code on the same vehicle ``repeat`` times within ``window_days``, or ``major`` or more
-    A/B faults within ``major_window_days``. One row per vehicle and code (``fault_code`` is ``A/B`` for the
-    major-fault rule) with the number of occurrences in the worst window and when it last happened; repeated
-    A/B faults first, then codes naming a component, then nuisance codes (passenger-caused, IT resets).
+    The same fault code on the same vehicle 3 times within 30 days, or 4 or more A/B faults within 365 days.
+    One row per vehicle and code (``fault_code`` is ``A/B`` for the major-fault rule) with the number of
+    occurrences in the worst window and when it last happened; repeated A/B faults first, then codes naming a
+    component, then nuisance codes (passenger-caused, IT resets).
     """
-    majors = ", ".join(f"'{g}'" for g in contracts.MAJOR_GRADES)
     sql = f"""
-    WITH f AS (SELECT vehicle_number, vehicle_type, depot, fault_code, grade, ts FROM {{src}}),
+    WITH f AS (SELECT vehicle_number, vehicle_type, depot, fault_code, grade, ts, {rules.DUCKDB_DAY} AS day_number
+               FROM {{src}}),
     same_code AS (
         SELECT vehicle_number, any_value(vehicle_type) AS vehicle_type, any_value(depot) AS depot,
-               fault_code, 'same code {repeat}x in {window_days} d' AS rule,
+               fault_code, 'same code {rules.RECURRING_CODE_COUNT}x in {rules.RECURRING_WINDOW_DAYS} d' AS rule,
                max(n) AS occurrences, max(ts) AS last_seen
-        FROM (SELECT *, count(*) OVER (PARTITION BY vehicle_number, fault_code ORDER BY ts
-                     RANGE BETWEEN INTERVAL {window_days} DAY PRECEDING AND CURRENT ROW) AS n FROM f)
-        GROUP BY vehicle_number, fault_code HAVING max(n) >= {repeat}
+        FROM (SELECT *, {rules.same_code_count('day_number')} AS n FROM f)
+        GROUP BY vehicle_number, fault_code HAVING max(n) >= {rules.RECURRING_CODE_COUNT}
     ),
     major AS (
         SELECT vehicle_number, any_value(vehicle_type) AS vehicle_type, any_value(depot) AS depot,
-               'A/B' AS fault_code, '{major}+ A/B faults in {major_window_days} d' AS rule,
+               'A/B' AS fault_code, '{rules.MAJOR_COUNT}+ A/B faults in {rules.MAJOR_WINDOW_DAYS} d' AS rule,
                max(n) AS occurrences, max(ts) AS last_seen
-        FROM (SELECT *, count(*) OVER (PARTITION BY vehicle_number ORDER BY ts
-                     RANGE BETWEEN INTERVAL {major_window_days} DAY PRECEDING AND CURRENT ROW) AS n
-              FROM f WHERE grade IN ({majors}))
-        GROUP BY vehicle_number HAVING max(n) >= {major}
+        FROM (SELECT *, {rules.major_count('day_number')} AS n FROM f WHERE grade IN ({rules.MAJORS_SQL}))
+        GROUP BY vehicle_number HAVING max(n) >= {rules.MAJOR_COUNT}
     )
     SELECT * FROM same_code UNION ALL SELECT * FROM major
     """

@@ -420,6 +420,8 @@ def rams_page(review: ReviewData) -> Page:
                     context["plots"].append(Markup(plots.rams_bars(frame, column, title)))
         context["columns"] = list(frame.columns)
         context["rows"] = records(frame.head(2000))
+    clocks = section(data.read_layer_table, layers.record_dir(review.settings, layers.RESPONSE_CLOCKS), layers.RESPONSE_CLOCKS)
+    context["clocks"] = Section({"columns": list(clocks.value.columns), "rows": records(clocks.value)}) if clocks else clocks
     return page_of("rams", context)
 
 

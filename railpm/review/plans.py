@@ -94,6 +94,8 @@ def read_inspection_plan(settings: Settings) -> PlanView:
         ("predictive inspections", summary.get("inspections")),
         ("scheduled visits due", summary.get("scheduled_visits_due")),
         ("expected value (EUR)", summary.get("objective_eur")),
+        ("expected cost over the horizon (EUR)", summary.get("expected_cost_eur")),
+        *_what_if_figures(folder),
         ("gain over greedy (EUR)", summary.get("gain_over_greedy_eur")),
         ("solve time (s)", summary.get("solve_time_s")),
     ]
@@ -107,8 +109,25 @@ def read_inspection_plan(settings: Settings) -> PlanView:
         numeric=("failure_probability", "remaining_life_days", "expected_avoided_cost_eur", "net_value_eur"),
         rows=plan,
         load=load,
-        extra={"utilisation": _rows(utilisation), "utilisation_columns": list(utilisation.columns)},
+        extra={"utilisation": _rows(utilisation), "utilisation_columns": list(utilisation.columns),
+               **_table_of(folder / "work_requests.parquet", "work")},
     )
+
+
+def _what_if_figures(folder: Path) -> list[tuple[str, object]]:
+    """A plan made for a capacity what-if (``railpm plan --capacity``): the baseline's expected cost beside it."""
+    what_if = _summary(folder, "what_if")
+    if not what_if:
+        return []
+    overrides = "; ".join(f"{d} L{lv}={n}" for d, levels in what_if["capacity_overrides"].items() for lv, n in levels.items())
+    return [("what-if capacity", overrides), ("baseline expected cost (EUR)", what_if["baseline"].get("expected_cost_eur")),
+            ("what-if extra cost (EUR)", what_if.get("extra_cost_eur"))]
+
+
+def _table_of(path: Path, name: str) -> dict:
+    """An optional table of the plan folder as ``{name: rows, name_columns: columns}`` (empty rows if absent)."""
+    frame = pd.read_parquet(path) if path.exists() else pd.DataFrame()
+    return {name: _rows(frame), f"{name}_columns": list(frame.columns)}
 
 
 def read_spares_plan(settings: Settings) -> PlanView:
@@ -124,6 +143,8 @@ def read_spares_plan(settings: Settings) -> PlanView:
         ("reorder lines", summary.get("reorder_lines")),
         ("reorder value (EUR)", summary.get("reorder_value_eur")),
         ("pooling would save (EUR)", summary.get("pooling_saving_eur")),
+        ("transfers (units)", summary.get("transfer_units")),
+        ("transfer cost (EUR)", summary.get("transfer_cost_eur")),
     ]
     shown = plan.sort_values(["reorder_value_eur", "depot", "part_number"], ascending=[False, True, True], kind="stable") \
         if "reorder_value_eur" in plan.columns else plan
@@ -137,5 +158,6 @@ def read_spares_plan(settings: Settings) -> PlanView:
         records=_rows(shown[columns]),
         numeric=tuple(c for c in columns if pd.api.types.is_numeric_dtype(shown[c])),
         rows=plan,
-        extra={"pooling": _rows(pooled[pooling_columns]), "pooling_columns": pooling_columns},
+        extra={"pooling": _rows(pooled[pooling_columns]), "pooling_columns": pooling_columns,
+               **_table_of(folder / "spares_transfers.parquet", "transfers")},
     )
