@@ -28,11 +28,14 @@ def fleet_train():
         from railpm.config import get_settings
         from railpm.layers import COMPONENT_DAYS, record_dir
         from railpm.models.tasks import train_fleet
+        from railpm.deploy.orchestration import PROGRESS_MARKER
 
         settings = get_settings()
         if not any(record_dir(settings, COMPONENT_DAYS).rglob("*.parquet")):
             raise AirflowSkipException("no component-day records yet (fleet_records has not run): nothing to train on")
-        result = train_fleet(settings)
+        folds = settings.model.backtest_folds
+        result = train_fleet(settings, progress=lambda fold: print(
+            f"{PROGRESS_MARKER}backtest fold {fold.number} of {folds} done", flush=True))
         return {
             "run_id": result.run_id,
             "model_version": result.model_version,

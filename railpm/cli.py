@@ -180,7 +180,8 @@ def demo(
         generate_with_progress(settings)
         timings.append(StepTiming("generate fleet", time.perf_counter() - started))
     progress = DemoProgress()
-    timings += run_pipeline_dags(settings, dags, on_step=progress.step, on_task=progress.task)
+    timings += run_pipeline_dags(settings, dags, on_step=progress.step, on_task=progress.task,
+                                 on_progress=progress.progress)
     table = Table(title="railpm demo: steps")
     table.add_column("step")
     table.add_column("seconds", justify="right")
@@ -210,11 +211,18 @@ class DemoProgress:
             console.print(f"[bold green]✓ {name}[/] done in {timing.seconds:.1f} s", highlight=False)
 
     def task(self, dag_id: str, event) -> None:
+        if event.ended:
+            console.print(f"    {dag_id} › {escape(event.name)} finished at {self.elapsed(dag_id):.0f} s", highlight=False)
+        elif event.map_index < 0:  # a mapped task's many copies would drown the log: their ends are enough
+            console.print(f"    {dag_id} › {escape(event.name)} started at {self.elapsed(dag_id):.0f} s", highlight=False)
+
+    def progress(self, dag_id: str, message: str) -> None:
+        console.print(f"    {dag_id} › {escape(message)} at {self.elapsed(dag_id):.0f} s", highlight=False)
+
+    def elapsed(self, dag_id: str) -> float:
         import time
 
-        if event.ended:
-            elapsed = time.perf_counter() - self.started.get(dag_id, time.perf_counter())
-            console.print(f"    {dag_id} › {escape(event.name)} finished at {elapsed:.0f} s", highlight=False)
+        return time.perf_counter() - self.started.get(dag_id, time.perf_counter())
 
 
 @app.command()

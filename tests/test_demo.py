@@ -15,6 +15,7 @@ from mlflow import MlflowClient
 from railpm.config import Settings
 from railpm.deploy.demo import PIPELINE_DAGS
 from railpm.models.tracking import CHAMPION
+from railpm.deploy.orchestration import PROGRESS_MARKER, TaskEvent, task_event, task_progress
 from railpm.jobs.records import RECORD_JOBS
 
 RAILPM = Path(sys.executable).with_name("railpm")
@@ -33,6 +34,9 @@ def test_demo_generates_the_fleet_and_runs_every_chained_dag(main_job_run):
         assert started < stdout.find(f"    {dag_id} › ", started) < ended, dag_id
     for job in RECORD_JOBS:
         assert f"fleet_records › {job} finished at" in stdout
+    folds = main_job_run.settings.model.backtest_folds
+    assert "fleet_train › train_and_register started at" in stdout
+    assert f"fleet_train › backtest fold {folds} of {folds} done at" in stdout
     summary = json.loads((data_root / "truth" / "fleet_summary.json").read_text())
     runs = [json.loads(p.read_text()) for p in (data_root / "runs").glob("ingest-*.json")]
     assert {r["feed"] for r in runs} == {"vehicles", "parts", "stock", "telemetry", "faults", "work_orders"}
@@ -66,3 +70,14 @@ def test_demo_refuses_an_unknown_dag(tmp_path):
                           capture_output=True, text=True)
     assert done.returncode == 1
     assert "--until must name one of the pipeline DAGs" in done.stderr
+
+
+def test_airflow_output_lines_become_task_events_and_progress():
+    """What the main job reads from `airflow dags test` as it runs: task starts and ends, and tasks' own progress."""
+    start = task_event("[2026-12-02T06:00:01] INFO - [DAG TEST] starting task_id=ingest_events map_index=3 [airflow]")
+    end = task_event("INFO - [DAG TEST] end task task_id=train_and_register map_index=-1")
+    assert start == TaskEvent("ingest_events", 3, ended=False) and start.name == "ingest_events[3]"
+    assert end == TaskEvent("train_and_register", -1, ended=True) and end.name == "train_and_register"
+    assert task_event("INFO - [DAG TEST] running task <TaskInstance: x>") is None
+    assert task_progress(f"[2026] INFO - {PROGRESS_MARKER}backtest fold 2 of 4 done") == "backtest fold 2 of 4 done"
+    assert task_progress("railpm records built") is None and task_progress(PROGRESS_MARKER) is None

@@ -13,7 +13,9 @@ from pathlib import Path
 
 from railpm.config import Settings
 from railpm.errors import RailpmError
-from railpm.deploy.orchestration import TaskEvent, airflow_environment, migrate_metadata_db, run_dag, task_event
+from railpm.deploy.orchestration import (
+    TaskEvent, airflow_environment, migrate_metadata_db, run_dag, task_event, task_progress,
+)
 
 PIPELINE_DAGS = ("fleet_ingest", "fleet_records", "fleet_train", "fleet_score", "fleet_plan")
 """The DAGs the main job chains, in data order: landing -> lake -> records -> model -> predictions -> plans
@@ -35,11 +37,13 @@ def run_pipeline_dags(
     dags=PIPELINE_DAGS,
     on_step: Callable[..., None] | None = None,
     on_task: Callable[[str, TaskEvent], None] | None = None,
+    on_progress: Callable[[str, str], None] | None = None,
 ) -> list[StepTiming]:
     """Run the DAGs in order on ``settings.data_root``; stop at the first failure with Airflow's output.
 
     As it goes, ``on_step(step)`` is called when a step starts and ``on_step(step, timing)`` when it ends;
-    ``on_task(dag_id, event)`` when a task of the running DAG starts or ends (read live from Airflow's output).
+    ``on_task(dag_id, event)`` when a task of the running DAG starts or ends, ``on_progress(dag_id, message)``
+    when a task reports its own progress (both read live from Airflow's output).
     """
     home = airflow_home(settings)
     env = airflow_environment(home)
@@ -59,6 +63,8 @@ def run_pipeline_dags(
         def line(text: str) -> None:
             if on_task and (event := task_event(text)):
                 on_task(dag_id, event)
+            elif on_progress and (message := task_progress(text)):
+                on_progress(dag_id, message)
 
         result = run_dag(env, dag_id, on_line=line)
         if not result.succeeded:

@@ -78,11 +78,21 @@ class TaskEvent:
         return self.task_id if self.map_index < 0 else f"{self.task_id}[{self.map_index}]"
 
 
+PROGRESS_MARKER = "railpm progress: "
+"""A task prints this before a line of its own progress (a backtest fold done), for whoever runs the DAG to see."""
+
+
 def task_event(line: str) -> TaskEvent | None:
     for pattern, ended in ((TASK_STARTED, False), (TASK_ENDED, True)):
         if match := pattern.search(line):
             return TaskEvent(match.group(1), int(match.group(2)), ended)
     return None
+
+
+def task_progress(line: str) -> str | None:
+    """The message of a task's progress line (see ``PROGRESS_MARKER``), None for any other line."""
+    _, marker, message = line.partition(PROGRESS_MARKER)
+    return message.strip() or None if marker else None
 
 
 def run_dag(
