@@ -52,6 +52,7 @@ def test_dag_file_imports_cleanly_and_is_well_formed(dag_file, airflow_env):
 def test_fleet_ingest_wires_stages_in_order_and_publishes_each_lake_table(airflow_env):
     """Structure: registry, then catalogue, then events; Data Docs and the one publishing task after."""
     script = """
+import json
 from airflow.dag_processing.dagbag import DagBag
 dag = DagBag(dag_folder=%r).dags["fleet_ingest"]
 print("INSPECTION " + json.dumps({t.task_id: [sorted(t.downstream_task_ids), [o.name for o in t.outlets]] for t in dag.tasks}))

@@ -22,6 +22,7 @@ TEST_SPARK = SparkSettings(master="local[2]", shuffle_partitions=2, driver_memor
 TABLES = [table for tables in RECORD_JOBS.values() for table in tables]
 
 SHAPE = """
+import json
 from airflow.dag_processing.dagbag import DagBag
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 bag = DagBag(dag_folder="dags/fleet_records.py")

@@ -33,6 +33,7 @@ def ingested_fleet(tmp_path_factory, airflow_env) -> Settings:
 
 
 INGEST_EVENTS = """
+import json
 from sqlalchemy import select
 from airflow.models.asset import AssetEvent, AssetModel
 from airflow.utils.session import create_session

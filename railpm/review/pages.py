@@ -50,8 +50,6 @@ class PageSpec:
         return f"{self.name}.html"
 
 
-
-
 def file_slug(vehicle_number: str) -> str:
     """A file name for a vehicle page: fleet numbers are kept as they are, anything unsafe becomes ``_``."""
     return re.sub(r"[^A-Za-z0-9._-]", "_", vehicle_number)
