@@ -309,13 +309,9 @@ def _read_csv(feed: Feed, path: Path, limits: IngestSettings) -> LandingRecords:
     invalid: list[tuple[int, str]] = []
 
     def keep_aside(row) -> str:
-        try:
-            text = row.text
-        except UnicodeDecodeError:
-            return "error"  # Arrow stops; the line-by-line reader keeps the line aside as it is
         if row.number is None:
-            return "error"
-        invalid.append((row.number - 1, text))  # physical line -> record number (header is line 1)
+            raise ValueError("row number unknown")
+        invalid.append((row.number - 1, row.text))  # physical line -> record number (header is line 1)
         return "skip"
 
     try:
