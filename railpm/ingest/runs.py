@@ -68,9 +68,11 @@ def delivery_records(runs_dir: Path, feed: str, part: str) -> list[dict]:
 
 
 def write_ignored(runs_dir: Path, listing: dict) -> Path:
-    """The files of the landing folder that are no landing file, as of the last run (see ``ignored``)."""
+    """The files of the landing folder that are no landing file, with the time the listing last changed
+    (a rerun that finds the same files changes nothing)."""
     path = Path(runs_dir) / "ignored.json"
-    _write_json(path, listing)
+    if not path.exists() or json.loads(path.read_text())["ignored"] != listing["ignored"]:
+        _write_json(path, listing)
     return path
 
 

@@ -367,7 +367,7 @@ def _keep_earlier_delivery(settings: Settings, feed: Feed, landing: LandingFile,
     revised = both[dropped | changed]
     rule = np.where(dropped[dropped | changed], DROPPED, CHANGED)
     keyed = before.select(list(feed.key)).to_pandas().merge(revised[list(feed.key)].assign(_hit=True), on=list(feed.key), how="left")
-    rows = before.filter(pa.array(keyed["_hit"].fillna(False).to_numpy(dtype=bool)))
+    rows = before.filter(pa.array(keyed["_hit"].eq(True).to_numpy()))
     order = rows.select(list(feed.key)).to_pandas().merge(revised[[*feed.key, ROW_ID]].assign(_rule=rule), on=list(feed.key), how="left")
     text = lake.as_text(rows)
     columns = {c: text[c] for c in feed.column_names}
