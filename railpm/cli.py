@@ -713,8 +713,12 @@ def onboard(
     from railpm.onboard import write_onboarded
     from railpm.onboard.run import mapping_files
 
+    from railpm import contracts
+    from railpm.ingest.lake import read_lake_table
+
     settings = settings_from(data_root)
-    result = run_onboard(Path(path), mapping_files([Path(m) for m in mapping]))
+    registry = read_lake_table(settings.lake_dir, contracts.VEHICLES, ["vehicle_number", "vehicle_type", "home_depot", "commissioning_date"])
+    result = run_onboard(Path(path), mapping_files([Path(m) for m in mapping]), registry)
     print_onboarded(result, {} if dry_run else write_onboarded(result, settings), console)
 
 

@@ -258,6 +258,24 @@ def test_unit_conversions_time_zones_vehicle_numbers_and_code_lookups_value_by_v
     assert units.conversion("furlongs", "km") is None
 
 
+def test_a_later_export_finds_its_vehicles_in_the_registry_already_ingested(tmp_path):
+    """Next quarter's event log is onboarded alone: types and depots come from the lake's registry."""
+    exports = tmp_path / "exports" / "tcms"
+    exports.mkdir(parents=True)
+    shutil.copy(EXAMPLES / "tcms" / "event_log_2025Q1.csv", exports)
+    register = onboard(EXAMPLES, [EXAMPLES / "mappings" / "register.yaml"]).landings["register"].feeds["vehicles"]
+    mappings = sorted((EXAMPLES / "mappings").glob("*.yaml"))  # the fleet's mappings, all of them: one catalogue
+    alone = onboard(tmp_path / "exports", mappings, registry=register)
+    assert alone.catalogue == onboard(EXAMPLES, mappings).catalogue
+    assert {r.source: len(r.files) for r in alone.sources}["fleet_register"] == 0
+    assert set(alone.landings["tcms"].feeds) == {"faults"} and not alone.landings["register"].feeds
+    faults = alone.landings["tcms"].feeds["faults"]
+    assert faults.loc[faults["vehicle_number"] == "ET490-004", "depot"].unique().tolist() == ["KI"]
+    assert alone.profile["feeds"]["faults/tcms"]["rules"]["vehicle_known"] == 1  # only ET490-009
+    without = onboard(tmp_path / "exports", mappings)
+    assert without.profile["feeds"]["faults/tcms"]["rules"]["vehicle_known"] == len(faults)
+
+
 def _fill(draft: dict) -> dict:
     """What the person finishing the TCMS draft writes in its blanks."""
     catalogue = draft["catalogue"]

@@ -16,7 +16,8 @@ EXPORT_SUFFIXES = (".csv", ".txt", ".tsv")
 TODO = "TODO"
 
 SYNONYMS: dict[str, tuple[str, ...]] = {
-    "vehicle_number": ("vehicle", "fleet no", "fleet number", "unit", "train", "functional loc", "equipment no", "machine", "engine"),
+    "vehicle_number": ("vehicle", "fleet no", "fleet number", "unit", "train", "functional loc", "equipment no", "machine",
+                       "machineid", "engine"),
     "vehicle_type": ("class", "type", "model", "series"),
     "home_depot": ("depot", "home depot", "base", "work centre", "workctr"),
     "depot": ("depot", "work centre", "workctr", "plant"),
@@ -24,7 +25,7 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "daily_km_mean": ("mileage per day", "km per day", "daily"),
     "ts": ("timestamp", "time", "datetime", "date", "reading time", "event time"),
     "event_id": ("event id", "id", "notification", "record"),
-    "fault_code": ("event code", "fault code", "error", "code", "damage code", "diag"),
+    "fault_code": ("event code", "fault code", "error", "errorid", "code", "damage code", "diag"),
     "grade": ("severity", "priority", "grade", "class"),
     "description": ("text", "description", "message"),
     "work_order_id": ("order", "work order", "wo"),
@@ -135,7 +136,7 @@ def draft_mapping(folder: Path, name: str | None = None) -> str:
     for path in files:
         delimiter, header, sample, skip = sniff(path)
         feed = contracts.FEEDS[guess_feed(header)]
-        columns_of = {h: [r[i] for r in sample if i < len(r)] for i, h in enumerate(header)}
+        columns_of = {h: [r[i].strip() for r in sample if i < len(r)] for i, h in enumerate(header)}
         source = re.sub(r"[^A-Za-z0-9_.-]+", "_", path.stem)
         out += [
             f"  - name: {_yaml(source)}",
@@ -183,7 +184,8 @@ def draft_mapping(folder: Path, name: str | None = None) -> str:
             elif "from" not in spec:
                 comment = "   # from the registry / catalogue: the export does not say it"
             else:
-                comment = f"   # {'optional' if column.nullable else 'required'}: delete the line if the export has none"
+                comment = ("   # optional: delete the line if the export has none" if column.nullable
+                           else "   # required: name its column, or give a constant, concat or row_number")
             out.append(f"      {column.name}: {_yaml(spec)}{comment}")
         for h in header:
             if h not in taken:

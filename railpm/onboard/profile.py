@@ -92,7 +92,7 @@ def gate_preview(catalogue: contracts.Catalogue, feed_name: str, rows: pd.DataFr
 
 def profile(result: Onboarded) -> dict:
     """Rows per feed, vehicles, period, codes not in the catalogue, columns not mapped, values outside ranges."""
-    registry = set()
+    registry = set(result.lake_vehicles)
     for landing in result.landings.values():
         if "vehicles" in landing.feeds:
             registry |= set(landing.feeds["vehicles"]["vehicle_number"].dropna())

@@ -26,6 +26,9 @@ def print_onboarded(result: Onboarded, written: dict[str, Path], console: Consol
                         f"{r.folded:,}")
     console.print(sources)
     for r in result.sources:
+        if not r.files:
+            console.print(f"[yellow]no file[/] for {r.mapping}/{r.source} in this folder: nothing landed for it", soft_wrap=True)
+    for r in result.sources:
         for reason, n in sorted(r.held_reasons.items(), key=lambda kv: -kv[1]):
             console.print(f"held {r.mapping}/{r.source}: {n:,} {escape(reason)}", soft_wrap=True)
     feeds = Table(title="landing files")

@@ -118,16 +118,15 @@ class Onboarded:
     held: dict[tuple[str, str], pd.DataFrame]
     unmapped_columns: dict[str, list[str]]
     """Export file -> its columns no source of any mapping reads."""
+    lake_vehicles: set[str] = field(default_factory=set)
+    """Vehicle numbers already in the lake's registry."""
     profile: dict = field(default_factory=dict)
 
 
 def _files(folder: Path, located: Located, index: int) -> list[Path]:
     source = located.mapping.sources[index]
     root = folder.resolve()
-    found = sorted(p for p in folder.glob(source.files) if p.is_file() and p.resolve().is_relative_to(root))
-    if not found:
-        raise located.error(("sources", index, "files"), f"no file in {folder} matches {source.files!r}")
-    return found
+    return sorted(p for p in folder.glob(source.files) if p.is_file() and p.resolve().is_relative_to(root))
 
 
 def _reason_kind(reason: str) -> str:
@@ -156,8 +155,12 @@ def mapping_files(paths: list[Path]) -> list[Path]:
     return out
 
 
-def onboard(folder: Path, mapping_files: list[Path]) -> Onboarded:
-    """Map every export the mappings name; nothing is written (see :func:`write_onboarded`)."""
+def onboard(folder: Path, mapping_files: list[Path], registry: pd.DataFrame | None = None) -> Onboarded:
+    """Map every export the mappings name; nothing is written (see :func:`write_onboarded`).
+
+    ``registry``: the vehicles already in the lake, so that a later export (next quarter's event log) finds its
+    vehicles' types and depots without the register being onboarded again; a register onboarded now wins.
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise BadInputError("the exports folder does not exist", file=folder)
@@ -170,7 +173,8 @@ def onboard(folder: Path, mapping_files: list[Path]) -> Onboarded:
     axes = {m.mapping.fleet.time_axis for m in mappings} - {None}
     if len(axes) > 1:
         raise mappings[0].error(("fleet", "time_axis"), "mappings disagree on the time axis")
-    context = Context(fault_codes={f.code: f for f in catalogue.fault_codes}, time_axis=next(iter(axes), None))
+    context = Context(registry=registry if registry is not None and len(registry) else None,
+                      fault_codes={f.code: f for f in catalogue.fault_codes}, time_axis=next(iter(axes), None))
     jobs = [(m, i) for m in mappings for i, s in enumerate(m.mapping.sources)]
     jobs.sort(key=lambda job: job[0].mapping.sources[job[1]].feed != "vehicles")  # the registry first: others read it
     frames: dict[tuple[str, str], list[pd.DataFrame]] = {}
@@ -194,7 +198,7 @@ def onboard(folder: Path, mapping_files: list[Path]) -> Onboarded:
             if len(mapped.held):
                 held_parts.append(mapped.held.assign(source_file=report.files[-1]))
             if source.feed == "vehicles":
-                context.registry = pd.concat([context.registry, mapped.rows]) if context.registry is not None else mapped.rows
+                context.registry = pd.concat([mapped.rows, context.registry]) if context.registry is not None else mapped.rows
         if held_parts:
             table = pd.concat(held_parts, ignore_index=True)
             held[(located.mapping.name, source.name)] = table
@@ -209,8 +213,13 @@ def onboard(folder: Path, mapping_files: list[Path]) -> Onboarded:
     horizons = {m.mapping.fleet.horizon_days for m in mappings} - {None}
     horizon = max(horizons) if horizons else 30
     landings = {name: Landing(catalogue, start, days, horizon, feeds.get(name, {})) for name in names}
+    if not any(r.files for r in reports):  # a later delivery may hold some exports only, but not none
+        located, index = jobs[0] if jobs else (mappings[0], None)
+        raise located.error(("sources",) if index is None else ("sources", index, "files"),
+                            f"no file in {folder} matches any source's files pattern")
     unmapped = {f: [c for c in header if c not in used] for f, (header, used) in headers.items()}
-    result = Onboarded(catalogue, landings, reports, held, {f: c for f, c in unmapped.items() if c})
+    known = set(registry["vehicle_number"]) if registry is not None and len(registry) else set()
+    result = Onboarded(catalogue, landings, reports, held, {f: c for f, c in unmapped.items() if c}, known)
     from railpm.onboard.profile import profile
 
     result.profile = profile(result)
