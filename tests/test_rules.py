@@ -143,3 +143,24 @@ def test_the_rams_page_shows_the_response_clocks(tmp_path):
                    "a_faults": 4, "answered": 3, "feedback_on_time": 0.75, "on_site_on_time": 0.5}]).to_parquet(folder / "part-0.parquet")
     page = render(environment(), rams_page(ReviewData(settings)), Site())
     assert "DEP-SOUTH" in page and "2025 Q1" in page and "no A-grade response clocks yet" not in page
+
+
+def test_a_request_stays_open_until_a_work_order_answers_it():
+    from railpm.costs import CostModel
+    from railpm.planning.work import open_work_requests
+
+    faults = feed_frame(contracts.FAULTS, [fault(i, v, d) for i, (v, d) in enumerate(
+        [("EMU-0001", 1.5), ("EMU-0001", 2.5), ("EMU-0001", 3.5), ("EMU-0002", 1.5), ("EMU-0002", 2.5), ("EMU-0002", 3.5)])])
+    vehicles = feed_frame(contracts.VEHICLES, [{"vehicle_number": v, "vehicle_type": "EMU", "home_depot": "DEP-EAST"} for v in VEHICLES])
+    # EMU-0002's brake unit was replaced the day after the request: answered. EMU-0001's is still open.
+    orders = feed_frame(contracts.WORK_ORDERS, [{"work_order_id": "W-1", "vehicle_number": "EMU-0002", "depot": "DEP-EAST",
+                                                 "action": "preventive_replacement", "component": "brake_unit",
+                                                 "opened_at": at(4.5), "closed_at": at(4.7)}])
+    costs = CostModel.default()
+    work = open_work_requests(faults, orders, vehicles, date(2025, 3, 10), costs)
+    assert work[["kind", "vehicle_number", "component", "home_depot"]].values.tolist() == [
+        ["replace_component", "EMU-0001", "brake_unit", "DEP-EAST"]]
+    assert work["estimated_cost_eur"].tolist() == [costs.preventive("brake_unit")]
+    # Before the third fault there was nothing to do; after the window it has lapsed.
+    assert open_work_requests(faults, orders, vehicles, date(2025, 3, 3), costs).empty
+    assert open_work_requests(faults, orders, vehicles, date(2025, 4, 10), costs).empty
