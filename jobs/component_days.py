@@ -8,8 +8,10 @@ partitioned by month), the table the failure models train on.
 Each row carries the vehicle-day features, the component's own under generic names (``comp_*``: days and km
 since its last replacement, its warning and failure codes, its condition signal's features), so that one
 model serves every component, and the labels of ``railpm.contracts.LABEL_COLUMNS``. Labels come from the
-lake's work orders only: a component's failure is the opening of its next ``corrective_replacement`` work
-order; a ``preventive_replacement`` or the end of the data censors the observation.
+lake's work orders and fault log by the one failure definition (``railpm.failures``): a component's failure is
+its next ``corrective_replacement`` work order, dated by the major fault that led to it when that came first, so
+no feature of the days before the failure counts the failure's own fault; a ``preventive_replacement`` or the
+end of the data censors the observation.
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ from pyspark.sql import DataFrame, SparkSession
 
 from railpm import contracts
 from railpm.config import Settings
+from railpm.failures import failures_sql
 from railpm.jobs.records_io import read_lake, read_records, record_path, sql, submit, write_records
 from railpm.layers import COMPONENT_DAYS, VEHICLE_DAYS
+from railpm.jobs.spark import spark_schema
 from railpm.jobs.vehicle_days import (
     SIGNAL_STATS,
     WINDOWS,
@@ -73,19 +77,26 @@ def component_feature_sql() -> list[str]:
     return out
 
 
-def label_events(work_orders: DataFrame) -> DataFrame:
-    """Per vehicle and day: which components failed (a corrective work order opened) or were replaced
-    preventively that day."""
+def label_events(work_orders: DataFrame, faults: DataFrame | None = None) -> DataFrame:
+    """Per vehicle and day: which components failed (``railpm.failures``: a corrective work order, dated by the
+    major fault that led to it when that came first) or were replaced preventively that day."""
+    if faults is None:
+        faults = work_orders.sparkSession.createDataFrame([], spark_schema(contracts.FAULTS))
+    failures = sql(failures_sql("{work_orders}", "{faults}"), work_orders=work_orders, faults=faults)
     flags = [
-        f"max(action = 'corrective_replacement' AND component = '{c}') AS failed_{c}, "
-        f"max(action = 'preventive_replacement' AND component = '{c}') AS preventive_{c}"
+        f"max(failed AND component = '{c}') AS failed_{c}, max(NOT failed AND component = '{c}') AS preventive_{c}"
         for c in contracts.COMPONENTS
     ]
     return sql(
         f"""
-        SELECT vehicle_number, to_date(opened_at) AS day, {", ".join(flags)}
-        FROM {{work_orders}} WHERE component IS NOT NULL GROUP BY vehicle_number, to_date(opened_at)
+        SELECT vehicle_number, day, {", ".join(flags)}
+        FROM (SELECT vehicle_number, to_date(failed_at) AS day, component, true AS failed FROM {{failures}}
+              UNION ALL
+              SELECT vehicle_number, to_date(opened_at) AS day, component, false AS failed FROM {{work_orders}}
+              WHERE action = 'preventive_replacement' AND component IS NOT NULL) e
+        GROUP BY vehicle_number, day
         """,
+        failures=failures,
         work_orders=work_orders,
     )
 
@@ -159,16 +170,16 @@ def assemble_component_days(rows: DataFrame, vehicle_day_columns: list[str], hor
     )
 
 
-def build_component_days(vehicle_days: DataFrame, work_orders: DataFrame, horizon_days: int) -> DataFrame:
-    """The whole transform: vehicle-day records and work orders in, labelled component-days out."""
-    nexts = next_events(vehicle_days.select("vehicle_number", "day"), label_events(work_orders))
+def build_component_days(vehicle_days: DataFrame, work_orders: DataFrame, horizon_days: int, faults: DataFrame | None = None) -> DataFrame:
+    """The whole transform: vehicle-day records, work orders and faults in, labelled component-days out."""
+    nexts = next_events(vehicle_days.select("vehicle_number", "day"), label_events(work_orders, faults))
     return assemble_component_days(explode_components(vehicle_days, nexts), vehicle_days.columns, horizon_days)
 
 
 def run(session: SparkSession, settings: Settings) -> None:
     vehicle_days = read_records(session, record_path(settings, VEHICLE_DAYS))
-    (work_orders,) = read_lake(session, settings, contracts.WORK_ORDERS, optional=True)
-    records = build_component_days(vehicle_days, work_orders, settings.model.horizon_days)
+    work_orders, faults = read_lake(session, settings, contracts.WORK_ORDERS, contracts.FAULTS, optional=True)
+    records = build_component_days(vehicle_days, work_orders, settings.model.horizon_days, faults)
     write_records(records, record_path(settings, COMPONENT_DAYS), sort_by=("vehicle_number", "component"))
 
 

@@ -12,7 +12,8 @@ engineer would check them by hand:
 - *exposure*: the vehicle-days in the records within the period (a vehicle counts from commissioning or the
   start of the data to the end of the data), for a component the vehicle-days of the types it is fitted to;
   ``km`` is the distance they ran.
-- *failures*: ``corrective_replacement`` work orders of the component, in the period they were opened.
+- *failures*: ``railpm.failures`` (``corrective_replacement`` work orders of the component), in the period of
+  the failure's day, as the labels date it.
 - ``mtbf_days`` = exposure days / failures and ``mkbf_km`` = km / failures (mean km between failures, the
   railway's usual figure); null when no failure happened: the exposure is then only a lower bound.
 - ``mttr_hours``: mean time from opening to closing the corrective work orders opened in the period that are
@@ -37,8 +38,10 @@ from pyspark.sql import DataFrame, SparkSession
 
 from railpm import contracts, rules
 from railpm.config import Settings
+from railpm.failures import failures_sql
 from railpm.jobs.records_io import cut_lineage, read_lake, read_records, record_path, sql, submit, write_records
 from railpm.layers import FAULT_SUMMARY, FLEET_RAMS, RESPONSE_CLOCKS, VEHICLE_DAYS
+from railpm.jobs.spark import spark_schema
 
 ALL = "all"
 """The component (every component) and vehicle type (the whole fleet) of the rolled-up rows."""
@@ -121,19 +124,22 @@ def exposure(vehicle_days: DataFrame) -> DataFrame:
 # ------------------------------------------------------------------------------------------------
 
 
-def corrective_orders(work_orders: DataFrame, spans: DataFrame) -> DataFrame:
-    """Corrective work orders opened within their vehicle's records, with the time the vehicle was down for
-    them (clipped to the records; an open one lasts until the end of the data)."""
+def corrective_orders(work_orders: DataFrame, spans: DataFrame, faults: DataFrame | None = None) -> DataFrame:
+    """Failures (``railpm.failures``: corrective work orders, dated as the labels date them) within their
+    vehicle's records, with the time the vehicle was down for them (from the work order's opening, clipped to the
+    records; an open one lasts until the end of the data)."""
+    if faults is None:
+        faults = work_orders.sparkSession.createDataFrame([], spark_schema(contracts.FAULTS))
+    failures = sql(failures_sql("{work_orders}", "{faults}"), work_orders=work_orders, faults=faults)
     return sql(
         """
         SELECT /*+ BROADCAST(s) */ o.vehicle_number, s.vehicle_type, o.component, o.opened_at, o.closed_at,
-          to_date(o.opened_at) AS failure_day,
+          to_date(o.failed_at) AS failure_day,
           greatest(o.opened_at, s.start_ts) AS down_from, least(coalesce(o.closed_at, s.end_ts), s.end_ts) AS down_to
-        FROM {work_orders} o JOIN {spans} s ON o.vehicle_number = s.vehicle_number
-        WHERE o.action = 'corrective_replacement' AND o.component IS NOT NULL
-          AND to_date(o.opened_at) BETWEEN s.first_day AND s.last_day
+        FROM {failures} o JOIN {spans} s ON o.vehicle_number = s.vehicle_number
+        WHERE to_date(o.failed_at) BETWEEN s.first_day AND s.last_day
         """,
-        work_orders=work_orders,
+        failures=failures,
         spans=spans,
     )
 
@@ -249,10 +255,11 @@ def assemble_rams(exposed: DataFrame, failures: DataFrame, downtime: DataFrame) 
     ).select(*RAMS_COLUMNS)
 
 
-def build_fleet_rams(vehicle_days: DataFrame, work_orders: DataFrame) -> DataFrame:
-    """The whole RAMS transform: vehicle-day records and work orders in, figures per period, type and component out."""
+def build_fleet_rams(vehicle_days: DataFrame, work_orders: DataFrame, faults: DataFrame | None = None) -> DataFrame:
+    """The whole RAMS transform: vehicle-day records, work orders and faults in, figures per period, type and
+    component out."""
     spans = cut_lineage(record_spans(vehicle_days))
-    orders = cut_lineage(corrective_orders(work_orders, spans))
+    orders = cut_lineage(corrective_orders(work_orders, spans, faults))
     return assemble_rams(exposure(vehicle_days), failure_counts(orders), downtime_by_period(merged_downtime(orders)))
 
 
@@ -341,7 +348,7 @@ def run(session: SparkSession, settings: Settings) -> None:
     )
     work_orders, faults = read_lake(session, settings, contracts.WORK_ORDERS, contracts.FAULTS, optional=True)
     keys = ("period_type", "period_start", "vehicle_type", "component")
-    write_records(build_fleet_rams(vehicle_days, work_orders), record_path(settings, FLEET_RAMS), partition_by=None, sort_by=keys)
+    write_records(build_fleet_rams(vehicle_days, work_orders, faults), record_path(settings, FLEET_RAMS), partition_by=None, sort_by=keys)
     write_records(build_fault_summary(vehicle_days, faults), record_path(settings, FAULT_SUMMARY), partition_by=None,
                   sort_by=("period_type", "period_start", "dimension", "rank"))
     write_records(build_response_clocks(faults, work_orders), record_path(settings, RESPONSE_CLOCKS), partition_by=None,

@@ -1,13 +1,11 @@
 """MLflow plumbing: the experiment, the registry aliases and the champion gate.
 
 The gate (documented in the README): a new version becomes ``champion`` only if its backtest primary metric
-(``backtest.primary_metric``: mean PR-AUC over folds and components) beats, by at least
-``Settings.model.champion_margin``,
-  1. both baselines (the fixed schedule and the age/usage model) on the same folds, and
-  2. the current champion's recipe re-measured on the same folds of the same records (its logged figure is
-     reused when it was measured on the same records and folds).
-Otherwise the version gets the alias ``challenger``. Comparing on the same folds is what makes the comparison
-fair: a champion trained on last month's records is not judged on a different test period than its rival.
+(``backtest.primary_metric``: mean PR-AUC over folds and components) beats both baselines (the fixed schedule
+and the age/usage model) on the same folds by at least ``Settings.model.champion_margin``, and, when a champion
+serves, if :mod:`railpm.models.freshness` says so: the champion as registered against the recipe refitted
+before the newest window neither learnt from (a refit of the same recipe wins unless worse by more than the
+margin; a new recipe must beat it by the margin). Otherwise the version gets the alias ``challenger``.
 """
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
 """Training: backtest the recipe, fit it on all records, log everything to MLflow, register, apply the gate.
 
-This is the only place with MLflow side effects during training. One run holds the recipe (params), the
+This is the only place with MLflow side effects during training. The gate: the candidate must beat both
+baselines on the backtest by the margin; then, against a serving champion, :mod:`railpm.models.freshness`
+decides (the champion as registered against the refit, on the newest window neither learnt from). One run holds the recipe (params), the
 records it saw (an MLflow dataset), the backtest per fold, component and method (metrics with ``step`` = fold,
 and the table as an artifact), the plots, the reference predictions, and the model with its signature.
 """
@@ -28,6 +30,7 @@ from railpm.models.backtest import ALL, METHODS, Backtest, primary_metric, run_b
 from railpm.models.explain import candidate_features
 from railpm.models.fit import classifier_rows, fit_models
 from railpm.models.frames import LABEL
+from railpm.models.freshness import FreshnessDecision, compare_on_window, freshness_decision, freshness_window
 from railpm.models.pipeline import ModelParams, interval_quantiles
 from railpm.models.serving import FailureModel
 
@@ -105,17 +108,24 @@ def _log_backtest(backtest: Backtest, settings: ModelSettings) -> dict[str, floa
     return headline
 
 
-def champion_on_same_backtest(client: MlflowClient, model_name: str, key: str, records: pd.DataFrame,
-                              settings: ModelSettings, min_train_days: int | None) -> tuple[float | None, str | None]:
-    """The current champion's primary metric on this backtest: reused if measured on it, else re-measured."""
+FRESH_CHAMPION_METRIC = "freshness.champion_window_pr_auc"
+FRESH_REFIT_METRIC = "freshness.refit_window_pr_auc"
+
+
+def champion_against_refit(client: MlflowClient, model_name: str, records: pd.DataFrame, params: ModelParams,
+                           settings: ModelSettings) -> tuple[FreshnessDecision | None, str | None]:
+    """The serving champion (loaded from the registry as it is) against the recipe refitted before the newest
+    window neither learnt from (:mod:`railpm.models.freshness`); (None, None) without a champion."""
     record = tracking.champion_record(client, model_name)
     if record is None:
         return None, None
-    version, recipe, champion_key, logged = record
-    if champion_key == key and logged is not None:
-        return float(logged), str(version.version)
-    rerun = run_backtest(records, ModelParams(**recipe), settings, min_train_days=min_train_days)
-    return rerun.primary_metric("model"), str(version.version)
+    version, champion_recipe, _, _ = record
+    champion_last_day = pd.Timestamp(client.get_run(version.run_id).data.tags["railpm.last_day"])
+    model = mlflow.pyfunc.load_model(f"models:/{model_name}/{version.version}").unwrap_python_model()
+    window = freshness_window(records["day"].max(), champion_last_day, settings.horizon_days)
+    champion, refit = compare_on_window(records, params, model, champion_last_day, window, settings.horizon_days)
+    same = champion_recipe == params.model_dump(mode="json")
+    return freshness_decision(champion, refit, same, settings.champion_margin, window), str(version.version)
 
 
 def train_and_register(records: pd.DataFrame, params: ModelParams, settings: ModelSettings, *, tracking_uri: str,
@@ -134,14 +144,15 @@ def train_and_register(records: pd.DataFrame, params: ModelParams, settings: Mod
     experiment_id = tracking.use_tracking(tracking_uri, settings.registered_model_name, artifact_root)
     client = MlflowClient()
     # Measured before anything is registered, so a failure cannot leave a version without an alias.
-    champion_metric, champion_version = champion_on_same_backtest(
-        client, settings.registered_model_name, key, records, settings, min_train_days)
+    fresh, champion_version = champion_against_refit(client, settings.registered_model_name, records, params, settings)
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"train-{last_day:%Y-%m-%d}") as run:
         recipe = params.model_dump(mode="json")
         mlflow.set_tags({tracking.BACKTEST_KEY_TAG: key, tracking.RECIPE_TAG: json.dumps(recipe),
                          "railpm.last_day": f"{last_day:%Y-%m-%d}"})
+        judged = int((records["sample_weight"] != 1).sum()) if "sample_weight" in records.columns else 0
         mlflow.log_params({**params.flat(), **{f"settings.{k}": str(v) for k, v in settings.model_dump().items()},
-                           "rows": len(records), "numeric_features": len(served.numeric_features)})
+                           "rows": len(records), "numeric_features": len(served.numeric_features),
+                           "feedback_weighted_rows": judged})
         mlflow.log_dict(recipe, tracking.RECIPE_FILE)
         dataset = mlflow.data.from_pandas(records, source=records_source, name=COMPONENT_DAYS, targets=LABEL)
         mlflow.log_input(dataset, context="training")
@@ -156,13 +167,22 @@ def train_and_register(records: pd.DataFrame, params: ModelParams, settings: Mod
             pip_requirements=_pip_requirements(),
         )
         version = str(info.registered_model_version)
-        if champion_metric is not None:
-            mlflow.log_metric("champion.primary_pr_auc_same_backtest", champion_metric)
         decision = tracking.decide(
             headline[tracking.PRIMARY_METRIC],
             {m: headline[f"{m}.primary_pr_auc"] for m in METHODS if m != "model"},
-            champion_metric, settings.champion_margin,
+            None, settings.champion_margin,
         )
+        if fresh is not None:
+            mlflow.log_metrics({k: v for k, v in {FRESH_CHAMPION_METRIC: fresh.champion, FRESH_REFIT_METRIC: fresh.refit}.items()
+                                if np.isfinite(v)})
+            mlflow.set_tags({"railpm.freshness_window": f"{fresh.window.start:%Y-%m-%d}..{fresh.window.end:%Y-%m-%d}",
+                             "railpm.freshness_reason": fresh.reason})
+            if decision.alias == tracking.CHAMPION:
+                decision = tracking.GateDecision(tracking.CHAMPION if fresh.replace else tracking.CHALLENGER,
+                                                 fresh.reason, decision.candidate, decision.best_baseline, fresh.champion)
+            else:
+                decision = tracking.GateDecision(decision.alias, decision.reason, decision.candidate, decision.best_baseline,
+                                                 fresh.champion)
         tracking.set_alias(client, settings.registered_model_name, decision.alias, version)
         mlflow.set_tags({"railpm.gate": decision.alias, "railpm.gate_reason": decision.reason,
                          "railpm.previous_champion": champion_version or ""})

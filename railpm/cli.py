@@ -521,6 +521,24 @@ def score(
 
 @app.command()
 @reports_errors
+def held(data_root: DataRoot = None) -> None:
+    """List the records held for vehicles the registry does not know yet, per feed, vehicle and file."""
+    from rich.table import Table
+
+    from railpm.ingest.held import read_held
+
+    frame = read_held(settings_from(data_root))
+    table = Table(title=f"{len(frame):,} records held (rule vehicle_known): released once the registry knows the vehicle")
+    for column in ("feed", "vehicle", "file", "records"):
+        table.add_column(column, justify="right" if column == "records" else "left")
+    counts = frame.groupby(["feed", "vehicle_number", "_source_file"]).size() if len(frame) else {}
+    for (feed, vehicle, source), n in (counts.items() if len(frame) else []):
+        table.add_row(feed, vehicle, source, f"{n:,}")
+    console.print(table)
+
+
+@app.command()
+@reports_errors
 def ingest(data_root: DataRoot = None) -> None:
     """Validate new landing files with Great Expectations and load them into the lake (what fleet_ingest does, without Airflow).
 

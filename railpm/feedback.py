@@ -161,13 +161,11 @@ def read_feedback(feedback_dir: Path) -> pd.DataFrame:
     return frame.sort_values(["recorded_at", "feedback_id"]).reset_index(drop=True)
 
 
-def observed_failures(faults: pd.DataFrame) -> pd.DataFrame:
-    """Component failures as the fault log reports them: major-grade faults whose code names a component."""
-    component = faults["fault_code"].map(lambda code: getattr(contracts.FAULT_CODE_BY_CODE.get(code), "component", None))
-    major = faults["grade"].isin(contracts.MAJOR_GRADES) & component.notna()
-    return pd.DataFrame(
-        {"vehicle_number": faults.loc[major, "vehicle_number"], "component": component[major], "failed_at": faults.loc[major, "ts"]}
-    ).reset_index(drop=True)
+def observed_failures(work_orders: pd.DataFrame, faults: pd.DataFrame) -> pd.DataFrame:
+    """Component failures by the one definition the labels and RAMS figures use (``railpm.failures``)."""
+    from railpm.failures import failures
+
+    return failures(work_orders, faults)[["vehicle_number", "component", "failed_at"]]
 
 
 def _day(values) -> pd.Series:
@@ -367,12 +365,21 @@ def run_trace(settings, *, scored_day: date, vehicle_number: str | None = None, 
     faults_dir = lake_table(settings, contracts.FAULTS)
     since = pd.Timestamp(scored_day, tz="UTC")
     known = pc.field(INGESTED_AT) <= pd.Timestamp(settings.as_of) if settings.as_of else None
+
+    def read_since(folder, columns, time_column, wanted=None):
+        wanted = pc.field(time_column) >= since if wanted is None else wanted & (pc.field(time_column) >= since)
+        return read_table(folder, columns, filter=wanted if known is None else wanted & known)
+
     try:
         as_of = pd.to_datetime(read_table(faults_dir, ["ts"], filter=known)["ts"], utc=True).max().date()
-        wanted = pc.field("grade").isin(list(contracts.MAJOR_GRADES)) & (pc.field("ts") >= since)
-        faults = read_table(faults_dir, ["vehicle_number", "ts", "fault_code", "grade"], filter=wanted if known is None else wanted & known)
+        faults = read_since(faults_dir, ["vehicle_number", "ts", "fault_code", "grade"], "ts", pc.field("grade").isin(list(contracts.MAJOR_GRADES)))
     except RailpmError:
         as_of, faults = scored_day, pd.DataFrame(columns=["vehicle_number", "ts", "fault_code", "grade"])
+    order_columns = ["work_order_id", "vehicle_number", "component", "action", "opened_at", "closed_at"]
+    try:
+        orders = read_since(settings.lake_dir / contracts.WORK_ORDERS.name, order_columns, "opened_at")
+    except RailpmError:
+        orders = pd.DataFrame(columns=order_columns)
     feedback = read_feedback(feedback_dir_of(settings.lake_dir))
     if settings.as_of:
         as_of = settings.as_of.date()
@@ -381,7 +388,7 @@ def run_trace(settings, *, scored_day: date, vehicle_number: str | None = None, 
         predictions,
         read_inspection_plans(settings.plans_dir),
         feedback,
-        observed_failures(faults),
+        observed_failures(orders, faults),
         horizon_days=settings.model.horizon_days,
         as_of=as_of,
     )

@@ -109,3 +109,19 @@ def test_a_late_record_changes_the_records_as_of_today_but_not_as_of_yesterday(s
     assert readings_on_the_first(DAY_1) == 23  # as known yesterday: the late hour had not arrived
     assert readings_on_the_first(DAY_2) == 24
     assert not (settings.records_dir).exists()
+
+
+def test_the_held_command_lists_held_records_per_vehicle_and_file(settings):
+    from typer.testing import CliRunner
+
+    from railpm.cli import app
+
+    land_registry(settings)
+    rows = [telemetry_row("EMU-0001", 0)] + [telemetry_row("EMU-0007", h) for h in range(2)]
+    write_csv(settings.landing_dir / "telemetry" / "telemetry-0001.csv", contracts.TELEMETRY, rows)
+    ingest_landing(settings, DAY_1)
+    done = CliRunner().invoke(app, ["held", "--data-root", str(settings.data_root)], terminal_width=200)
+    assert done.exit_code == 0, done.output
+    assert "2 records held" in done.output
+    line = next(line for line in done.output.splitlines() if "EMU-0007" in line)
+    assert [cell.strip() for cell in line.split("│")[1:-1]][-1] == "2"

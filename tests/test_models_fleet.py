@@ -92,8 +92,8 @@ def test_a_model_trained_on_shuffled_labels_does_not_become_champion(store, trai
     assert str(version_by_alias(client, name, CHALLENGER).version) == shuffled.model_version
     # It lost on measured figures, by far more than the margin, on the same folds as the champion.
     assert shuffled.decision.candidate < trained.decision.candidate - store.model.champion_margin
-    assert shuffled.decision.champion == pytest.approx(trained.decision.candidate)
     run = client.get_run(shuffled.run_id)
+    assert "railpm.freshness_reason" in run.data.tags  # and it was compared with the serving champion
     assert run.data.tags["railpm.gate"] == CHALLENGER and run.data.params["shuffle_training_labels"] == "True"
 
 

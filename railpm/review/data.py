@@ -263,6 +263,13 @@ def read_traced_predictions(predictions_dir: Path, feedback: pd.DataFrame) -> pd
     return frame
 
 
+def read_corrective_orders(lake_dir: Path) -> pd.DataFrame:
+    """Corrective work orders, the columns the failure definition (``railpm.failures``) reads."""
+    return query(lake_dir / "work_orders", "work_orders",
+                 "SELECT work_order_id, vehicle_number, component, action, opened_at, closed_at FROM {src}"
+                 " WHERE action = 'corrective_replacement'")
+
+
 def read_major_faults(lake_dir: Path) -> pd.DataFrame:
     """A/B faults (the failures the fault log reports), four columns only."""
     grades = ", ".join(f"'{g}'" for g in contracts.MAJOR_GRADES)

@@ -470,7 +470,7 @@ def _trace(review: ReviewData, limit: int) -> dict:
     predictions = data.read_traced_predictions(review.settings.predictions_dir, entries)
     as_of = review.predictions().day
     try:
-        failures = observed_failures(data.read_major_faults(review.settings.lake_dir))
+        failures = observed_failures(data.read_corrective_orders(review.settings.lake_dir), data.read_major_faults(review.settings.lake_dir))
     except data.LayerMissing:
         failures = pd.DataFrame(columns=["vehicle_number", "component", "failed_at"])
     trace = trace_predictions(

@@ -238,7 +238,9 @@ def _number_faults(faults: pd.DataFrame, failures: pd.DataFrame, start: date) ->
 
 
 def _number_work_orders(orders: pd.DataFrame, start: date, days: int) -> pd.DataFrame:
-    """Work-order ids in time order; a work order still open when the data ends has no closing time."""
+    """Work-order ids in time order; a work order still open when the data ends has no closing time, and one
+    whose opening the delay after its fault pushed past the end opens in the data's last second."""
+    orders = orders.assign(opened_s=orders["opened_s"].clip(upper=days * 86_400 - 1))
     orders = orders.sort_values(["opened_s", "vehicle_number", "action", "component"], kind="stable", na_position="first")
     orders = orders.reset_index(drop=True)
     orders["work_order_id"] = [f"WO-{i:08d}" for i in range(1, len(orders) + 1)]

@@ -140,6 +140,15 @@ def _fault_log(vehicle, operation, histories, failures, rng) -> tuple[pd.DataFra
     return frame, failure_ids
 
 
+WORK_ORDER_DELAY_HOURS = (1, 30)
+"""A corrective work order opens this many hours after its failure's fault (bounds, inclusive)."""
+
+
+def work_order_delay_s(failed_s: int) -> int:
+    low, high = WORK_ORDER_DELAY_HOURS
+    return (low + (failed_s // SECONDS_PER_HOUR * 7_919) % (high - low + 1)) * SECONDS_PER_HOUR
+
+
 def _work_orders(vehicle, inspections, histories, failures, repair_closed, odometer_before, parts, rng) -> pd.DataFrame:
     hours = len(odometer_before) - 1
 
@@ -158,7 +167,11 @@ def _work_orders(vehicle, inspections, histories, failures, repair_closed, odome
             closed = max(opened + 1800, int(inspections.closed_s[i]))
             rows.append((component, "preventive_replacement", None, int(inspections.level[i]), opened, closed))
     for (component, life), closed in zip(failures, repair_closed, strict=True):
-        rows.append((component, "corrective_replacement", None, None, int(life.failed_s), int(closed)))
+        # The work order is opened some hours after the fault stopped the vehicle (the report reaches the depot's
+        # system later), often on the next day: the delay the one failure definition (railpm.failures) must see
+        # through. Derived from the failure time, not drawn, so the other draws of the fleet stay as they were.
+        opened = int(life.failed_s) + work_order_delay_s(int(life.failed_s))
+        rows.append((component, "corrective_replacement", None, None, opened, max(int(closed), opened + 1800)))
     frame = pd.DataFrame(rows, columns=["component", "action", "part_number", "maintenance_level", "opened_s", "closed_s"])
     frame["part_number"] = [
         None if c is None else catalogue.choose_part(parts[(vehicle.vehicle_type, c)], rng) for c in frame["component"]
