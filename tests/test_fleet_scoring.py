@@ -115,3 +115,34 @@ def test_reasons_json_writes_what_json_dumps_writes():
     assert list(fleet_scoring.reasons_json(values, contrib, features, top_n=3)) == \
         reasons_row_by_row(pd.DataFrame(values, columns=features), contrib, features, top_n=3)
     assert list(fleet_scoring.reasons_json(values[:, :0], contrib[:, :0], [], top_n=3)) == ["[]", "[]"]
+
+
+def test_healthy_sampling_fits_on_fewer_rows_and_keeps_the_probabilities_honest():
+    """A fleet-sized history fits on a share of its healthy days, weighted back: the calibrated probabilities
+    still average to the fleet's failure rate, where the unweighted sample's would be several times higher."""
+    records = small_fleet(seed=5)
+    labelled = records[LABEL].astype(bool)
+    params = ModelParams(max_iter=40, min_samples_leaf=20, train_row_stride_days=1)
+    full = fit_models(records, params, None)
+    sampled = fit_models(records, params.model_copy(update={"healthy_sample_share": 0.25}), None)
+    assert sampled.training_rows < 0.45 * full.training_rows
+    assert sampled.training_rows > labelled.sum()  # every failing day is kept
+    assert sampled.base_rate == pytest.approx(labelled.mean(), rel=0.15)
+    probability = sampled.classifier.predict_proba(served_input(records, sampled))[:, 1]
+    assert probability.mean() == pytest.approx(labelled.mean(), abs=0.02)
+    sample_rate = labelled.sum() / sampled.training_rows
+    assert sample_rate > 2 * labelled.mean()  # what an unweighted fit would have been calibrated to
+
+
+def served_input(records: pd.DataFrame, fitted) -> pd.DataFrame:
+    from railpm.models.frames import model_input
+
+    return model_input(records, fitted.numeric_features)
+
+
+def test_the_model_page_states_the_training_sample_from_the_runs_params():
+    from railpm.review.quality import training_sampling
+
+    sampled = training_sampling(ModelParams(healthy_sample_share=0.25).flat())
+    assert "one day in 2" in sampled and "25% of the healthy component-days" in sampled and "4x" in sampled
+    assert "every healthy component-day" in training_sampling(ModelParams().flat())
