@@ -146,3 +146,4 @@ def test_the_model_page_states_the_training_sample_from_the_runs_params():
     sampled = training_sampling(ModelParams(healthy_sample_share=0.25).flat())
     assert "one day in 2" in sampled and "25% of the healthy component-days" in sampled and "4x" in sampled
     assert "every healthy component-day" in training_sampling(ModelParams().flat())
+    assert training_sampling({}) == ""  # a run that logged no recipe states no sample

@@ -117,8 +117,10 @@ def _version_quality(client: MlflowClient, version, aliases: list[str], with_ima
 
 
 def training_sampling(params: dict[str, str]) -> str:
-    """The training run's sampling in words, from its MLflow params (``ModelParams``)."""
-    stride = params.get("train_row_stride_days", "1")
+    """The training run's sampling in words, from its MLflow params (``ModelParams``); empty if it logged none."""
+    if "train_row_stride_days" not in params:
+        return ""
+    stride = params["train_row_stride_days"]
     share = float(params.get("healthy_sample_share", "1"))
     healthy = ("every healthy component-day" if share >= 1 else
                f"{share:.0%} of the healthy component-days (seeded draw), each weighted {1 / share:.3g}x")
