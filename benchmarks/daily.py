@@ -45,6 +45,7 @@ def _settings(data_root: Path, vehicles: int, days: int):
 
 def split_last_day(landing_dir: Path, new_day) -> list[Path]:
     """Move every landed record of ``new_day`` (by its feed's event time) out of the history into new files."""
+    import numpy as np
     import pandas as pd
 
     from railpm import contracts
@@ -63,8 +64,13 @@ def split_last_day(landing_dir: Path, new_day) -> list[Path]:
                 frame = pd.read_json(path, lines=True, dtype=False, convert_dates=False)
             else:
                 continue
-            when = pd.to_datetime(frame[feed.time_column], utc=True, errors="coerce")
-            today = (when >= pd.Timestamp(new_day, tz="UTC")).to_numpy()
+            # A record is the new day's when any of its times is (a work order opened before it and closed on it
+            # would otherwise land in the history with a closing time in its future).
+            cut = pd.Timestamp(new_day, tz="UTC")
+            times = [c for c in frame.columns if c == feed.time_column or c.endswith("_at")]
+            today = np.zeros(len(frame), dtype=bool)
+            for column in times:
+                today |= (pd.to_datetime(frame[column], utc=True, errors="coerce") >= cut).to_numpy()
             if not today.any():
                 continue
             target = path.with_name(f"{path.stem}-delivery-{new_day:%Y-%m-%d}{suffix}")
