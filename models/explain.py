@@ -10,9 +10,6 @@ credit, so a reason names one representative and its neighbours may follow it in
 
 from __future__ import annotations
 
-import json
-import math
-
 import numpy as np
 import pandas as pd
 
@@ -36,21 +33,3 @@ def contributions(predict, rows: pd.DataFrame, reference: dict[str, float], feat
         stacked.loc[i * len(rows):(i + 1) * len(rows) - 1, feature] = reference[feature]
     occluded = predict(stacked).reshape(len(features), len(rows)).T
     return base[:, None] - occluded
-
-
-def reasons_json(rows: pd.DataFrame, contrib: np.ndarray, features: list[str], top_n: int) -> list[str]:
-    """Per row, a JSON list of the ``top_n`` features that raised its risk most: feature, value, contribution."""
-    out = []
-    order = np.argsort(-contrib, axis=1, kind="stable")[:, :top_n]
-    values = rows[features].to_numpy(dtype=float) if features else np.empty((len(rows), 0))
-    for r in range(len(rows)):
-        items = []
-        for j in order[r]:
-            contribution = round(float(contrib[r, j]), 4)
-            if contribution <= 0:  # below a hundredth of a percentage point is no reason to call a vehicle in
-                break
-            value = values[r, j]
-            items.append({"feature": features[j], "value": None if math.isnan(value) else round(float(value), 4),
-                          "contribution": contribution})
-        out.append(json.dumps(items))
-    return out

@@ -56,6 +56,19 @@ def stride_rows(rows: pd.DataFrame, stride_days: int) -> pd.DataFrame:
     return rows[keep]
 
 
+def sample_healthy(rows: pd.DataFrame, share: float, seed: int) -> tuple[pd.DataFrame, np.ndarray | None]:
+    """Every failing row and a seeded ``share`` of the healthy ones, with weights 1/share on the healthy.
+
+    The weighted sample has the fleet's expected class mix, so the calibrated probabilities stay honest,
+    while a fleet-sized history fits on a fraction of its rows. ``share`` 1 keeps everything, unweighted.
+    """
+    if share >= 1:
+        return rows, None
+    healthy = ~rows[LABEL].astype(bool).to_numpy()
+    keep = ~healthy | (np.random.default_rng(seed).random(len(rows)) < share)
+    return rows[keep], np.where(healthy[keep], 1.0 / share, 1.0)
+
+
 def fit_models(rows: pd.DataFrame, params: ModelParams, life_quantiles: tuple[float, float, float] | None) -> FittedModels:
     """Fit on rows whose labels were already censored at the training cutoff (``frames.censor_at``)."""
     numeric = input_features(rows, params)
@@ -63,12 +76,14 @@ def fit_models(rows: pd.DataFrame, params: ModelParams, life_quantiles: tuple[fl
         raise ValueError(f"no numeric feature for feature set {params.feature_set!r}")
     rng = np.random.default_rng(params.random_state)
     labelled = weighted_rows(classifier_rows(stride_rows(rows, params.train_row_stride_days)))
+    labelled, weight = sample_healthy(labelled, params.healthy_sample_share, params.random_state)
     y = labelled[LABEL].astype(bool).to_numpy()
     if params.shuffle_training_labels:
         y = rng.permutation(y)
     if y.sum() < params.calibration_folds or (~y).sum() < params.calibration_folds:
         raise ValueError(f"too few failures ({int(y.sum())}) in the training rows to fit and calibrate a classifier")
-    classifier = build_pipeline(params).fit(model_input(labelled, numeric), y)
+    fit_weights = {} if weight is None else {"classify__sample_weight": weight}
+    classifier = build_pipeline(params).fit(model_input(labelled, numeric), y, **fit_weights)
     life = None
     if life_quantiles is not None:
         at_risk = stride_rows(rows, params.life_row_stride_days)
@@ -77,7 +92,8 @@ def fit_models(rows: pd.DataFrame, params: ModelParams, life_quantiles: tuple[fl
         if params.shuffle_training_labels:
             target = target[rng.permutation(len(target))]
         life = build_life_pipeline(params, life_quantiles).fit(model_input(at_risk, numeric), target)
-    return FittedModels(classifier, life, numeric, float(y.mean()), int(len(labelled)))
+    base_rate = float(np.average(y, weights=weight))  # the fleet's rate, not the sample's
+    return FittedModels(classifier, life, numeric, base_rate, int(len(labelled)))
 
 
 def predict_probability(models: FittedModels, rows: pd.DataFrame) -> np.ndarray:

@@ -45,6 +45,11 @@ class ModelParams(BaseModel):
     train_row_stride_days: int = Field(
         2, ge=1, description="fit the classifier on every n-th day per component (neighbouring days nearly repeat)"
     )
+    healthy_sample_share: float = Field(
+        1.0, gt=0, le=1,
+        description="share of healthy component-days (no failure within the horizon) the classifier is fitted on,"
+                    " each weighted 1/share: a fleet's years of healthy days cost rows, not information",
+    )
     importance_rows: int = Field(4000, ge=100, description="held-out rows the permutation importance is measured on")
     class_weight: str | None = Field(
         None, pattern="^balanced$",

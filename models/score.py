@@ -58,13 +58,12 @@ def load_champion(tracking_uri: str, model_name: str, alias: str = CHAMPION):
 def score_rows(model, version: str, rows: pd.DataFrame, settings: ModelSettings, costs: CostModel) -> pd.DataFrame:
     """Predictions for component-day rows of one day, in the contract's columns and order."""
     served = model.unwrap_python_model()
-    predicted = model.predict(served.features(rows))
+    predicted = served.predict_with_reasons(rows)  # one pass for the day: probability, life and reasons
     out = rows[["day", "vehicle_number", "vehicle_type", "home_depot", "component"]].reset_index(drop=True)
     out = pd.concat([out, predicted.reset_index(drop=True)], axis=1)
     threshold = break_even_probability(costs, out["component"])
     out["alert"] = select_alerts(out, "failure_probability", threshold, settings.alert_budget_per_depot_per_day)
     out["risk_band"] = risk_bands(out["failure_probability"], threshold, served.base_rate)
-    out["reasons"] = served.explain(rows)
     out["model_version"] = version
     out["scored_day"] = out["day"].dt.date
     return out[contracts.PREDICTIONS.column_names]

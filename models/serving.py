@@ -11,7 +11,8 @@ import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 
-from railpm.models.explain import contributions, reasons_json
+from railpm.models import fleet_scoring
+from railpm.models.explain import contributions
 from railpm.models.fit import FittedModels
 from railpm.models.frames import model_input
 
@@ -49,8 +50,22 @@ class FailureModel(mlflow.pyfunc.PythonModel):
             "remaining_life_high_days": high,
         }, index=model_input.index)
 
+    def predict_with_reasons(self, rows: pd.DataFrame, top_n: int = 3) -> pd.DataFrame:
+        """``predict``'s columns plus ``reasons`` (JSON per row), for a whole day of the fleet at once.
+
+        Boosted trees take the binned fast path (``railpm.models.fleet_scoring``); any other model is
+        scored by ``predict`` and explained by occlusion through ``probability``.
+        """
+        features = self.features(rows).reset_index(drop=True)
+        if self.life is not None and fleet_scoring.fast_path_fits(self.classifier, self.life):
+            predicted, contrib = fleet_scoring.predict_and_explain(self, features)
+        else:
+            predicted = self.predict(None, features)
+            contrib = contributions(self.probability, features, self.reference, self.reason_features)
+        values = features[self.reason_features].to_numpy(dtype=float)
+        predicted["reasons"] = fleet_scoring.reasons_json(values, contrib, self.reason_features, top_n)
+        return predicted.set_axis(rows.index)
+
     def explain(self, rows: pd.DataFrame, top_n: int = 3) -> list[str]:
         """JSON reasons per row: the features that raised its probability most, with their values."""
-        features = self.features(rows).reset_index(drop=True)
-        contrib = contributions(self.probability, features, self.reference, self.reason_features)
-        return reasons_json(features, contrib, self.reason_features, top_n)
+        return list(self.predict_with_reasons(rows, top_n)["reasons"])

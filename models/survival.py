@@ -89,9 +89,10 @@ class DiscreteTimeHazard(BaseEstimator):
         proba = self.estimator_.predict_proba(self._expand(X, rows, bins))[:, 1]
         return np.clip(proba, 1e-9, 1 - 1e-9).reshape(len(X), n_bins)
 
-    def _cumulative(self, X) -> tuple[np.ndarray, np.ndarray]:
+    def _cumulative(self, X=None, hazards: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         edges = self._edges()
-        rate = -np.log1p(-self.hazards(X)) / np.diff(edges)[None, :]  # constant daily hazard per bin
+        hazards = self.hazards(X) if hazards is None else hazards
+        rate = -np.log1p(-hazards) / np.diff(edges)[None, :]  # constant daily hazard per bin
         cum = np.concatenate([np.zeros((len(rate), 1)), np.cumsum(rate * np.diff(edges)[None, :], axis=1)], axis=1)
         return rate, cum
 
@@ -105,10 +106,14 @@ class DiscreteTimeHazard(BaseEstimator):
         hazard = cum[idx, j] + rate[idx, j] * (days - edges[j])
         return np.exp(-hazard)
 
-    def predict_quantiles(self, X, quantiles) -> np.ndarray:
-        """Remaining-life quantiles (days) per row, shape (rows, len(quantiles))."""
+    def predict_quantiles(self, X, quantiles, hazards: np.ndarray | None = None) -> np.ndarray:
+        """Remaining-life quantiles (days) per row, shape (rows, len(quantiles)).
+
+        ``hazards`` (rows, bins), when given, stands for ``self.hazards(X)``: fleet scoring computes them once
+        from the trees directly (``railpm.models.fleet_scoring``).
+        """
         edges = self._edges()
-        rate, cum = self._cumulative(X)
+        rate, cum = self._cumulative(X, hazards)
         out = np.empty((len(rate), len(quantiles)))
         for k, q in enumerate(quantiles):
             target = -np.log1p(-q)  # cumulative hazard at which F(t) = q

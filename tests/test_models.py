@@ -20,7 +20,8 @@ from railpm.errors import BadInputError
 from railpm.models import tracking
 from railpm.models.backtest import rolling_origin_folds
 from railpm.models.baselines import schedule_risk
-from railpm.models.explain import contributions, reasons_json
+from railpm.models.explain import contributions
+from railpm.models.fleet_scoring import reasons_json
 from railpm.models.fit import weighted_rows
 from railpm.models.frames import (
     EVENT, LABEL, TIME, censor_at, check_component_days, failure_events, model_input, normalise,
@@ -257,7 +258,7 @@ def test_reasons_name_the_feature_that_drives_the_probability():
 
     features = ["age_days", "bearing_temp_mean_7d"]
     contrib = contributions(predict, hot, {"age_days": 60.0, "bearing_temp_mean_7d": 0.0}, features)
-    reasons = json.loads(reasons_json(hot, contrib, features, top_n=2)[0])
+    reasons = json.loads(reasons_json(hot[features].to_numpy(dtype=float), contrib, features, top_n=2)[0])
     assert reasons[0]["feature"] == "bearing_temp_mean_7d" and reasons[0]["value"] == 3.0
     assert reasons[0]["contribution"] == pytest.approx(predict(hot)[0] - predict(hot.assign(bearing_temp_mean_7d=0.0))[0],
                                                        abs=1e-4)

@@ -46,6 +46,8 @@ class VersionQuality:
     """The per-component backtest summary (mean over folds), ``method`` and ``component`` columns."""
     images: dict[str, str] = field(default_factory=dict)
     """Training plots as ``data:`` URIs, so a static page shows them without the store."""
+    sampling: str = ""
+    """Which component-days the classifier was fitted on (day stride, share of healthy days and their weight)."""
 
 
 @dataclass
@@ -110,7 +112,19 @@ def _version_quality(client: MlflowClient, version, aliases: list[str], with_ima
         headline=headline,
         backtest=_logged_table(client, version.run_id, "backtest/summary.json"),
         images=_images(client, version.run_id) if with_images else {},
+        sampling=training_sampling(run.data.params),
     )
+
+
+def training_sampling(params: dict[str, str]) -> str:
+    """The training run's sampling in words, from its MLflow params (``ModelParams``); empty if it logged none."""
+    if "train_row_stride_days" not in params:
+        return ""
+    stride = params["train_row_stride_days"]
+    share = float(params.get("healthy_sample_share", "1"))
+    healthy = ("every healthy component-day" if share >= 1 else
+               f"{share:.0%} of the healthy component-days (seeded draw), each weighted {1 / share:.3g}x")
+    return f"classifier fitted on one day in {stride} per vehicle-component: every failing day and {healthy}"
 
 
 def _logged_table(client: MlflowClient, run_id: str, path: str) -> pd.DataFrame | None:
