@@ -52,11 +52,12 @@ def test_a_dismissal_reaches_the_next_champion_through_a_refit_of_the_same_recip
     from railpm.config import Settings
     from railpm.feedback import Feedback, feedback_dir_of, record_feedback
     from railpm.models import tracking
-    from railpm.models.tasks import artifact_root, component_days_dir, recipe, score_fleet, train_fleet, training_records
+    from railpm.layers import COMPONENT_DAYS, record_dir
+    from railpm.models.tasks import artifact_root, recipe, score_fleet, train_fleet, training_records
     from railpm.models.train import FRESH_CHAMPION_METRIC, FRESH_REFIT_METRIC, train_and_register
 
     settings = Settings(data_root=tmp_path / "data", fleet=model_fleet.fleet, model=model_fleet.model)
-    shutil.copytree(component_days_dir(model_fleet), component_days_dir(settings))
+    shutil.copytree(record_dir(model_fleet, COMPONENT_DAYS), record_dir(settings, COMPONENT_DAYS))
     shutil.copytree(model_fleet.lake_dir / "vehicles", settings.lake_dir / "vehicles")
     records = training_records(settings)
     last = records["day"].max()
