@@ -58,7 +58,10 @@ class Feedback:
 
 
 def _bad(field: str, value, problem: str) -> BadInputError:
-    return BadInputError(f"feedback field {field!r} = {value!r}: {problem}", rule=f"feedback_{field}")
+    """The error names field, value and rule for logs and the CLI; ``field`` and ``problem`` let a form say it in words."""
+    error = BadInputError(f"feedback field {field!r} = {value!r}: {problem}", rule=f"feedback_{field}")
+    error.field, error.problem = field, problem
+    return error
 
 
 def validate_feedback(

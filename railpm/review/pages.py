@@ -430,9 +430,12 @@ def models_page(review: ReviewData) -> Page:
 def inspections_page(review: ReviewData) -> Page:
     from railpm.review import plans
 
+    from railpm.review.signoff import plan_approvals
+
     found = section(plans.read_inspection_plan, review.settings)
     context: dict[str, Any] = {"plan": found}
     if found:
+        context["approvals"] = plan_approvals(review.settings.plans_dir / found.value.scored_day)
         context["load_plot"] = Markup(plots.depot_load(found.value.load)) if not found.value.load.empty else None
     return Page("inspections.html", "Inspection plan", context)
 
