@@ -447,6 +447,9 @@ def score(
     """Score one day's component records with the champion model; write predictions/predictions-<day>.parquet."""
     from rich.table import Table
 
+    from rich.markup import escape
+
+    from railpm.models.explain import reasons_in_words
     from railpm.models.score import read_predictions
     from railpm.models.tasks import score_fleet
 
@@ -458,12 +461,13 @@ def score(
     scored = read_predictions(settings.predictions_dir)
     top = scored[scored["scored_day"] == result.day.date()].nlargest(10, "failure_probability")
     table = Table(title="highest risks")
-    for column in ("vehicle_number", "component", "failure_probability", "risk_band", "alert", "remaining_life_days", "reasons"):
-        table.add_column(column)
+    for column in ("vehicle", "component", "probability", "risk", "alert", "remaining life (days)", "why"):
+        table.add_column(column, overflow="fold")
     for row in top.itertuples(index=False):
         life = f"{row.remaining_life_days:.0f} ({row.remaining_life_low_days:.0f}-{row.remaining_life_high_days:.0f})"
-        table.add_row(row.vehicle_number, row.component, f"{row.failure_probability:.3f}", row.risk_band,
-                      "yes" if row.alert else "", life, row.reasons[:90])
+        why = "; ".join(r["text"] for r in reasons_in_words(row.reasons, row.component)) or "none above the fleet's typical values"
+        table.add_row(escape(row.vehicle_number), row.component.replace("_", " "), f"{row.failure_probability:.3f}",
+                      row.risk_band, "yes" if row.alert else "", life, escape(why))
     console.print(table)
 
 

@@ -20,7 +20,9 @@ from __future__ import annotations
 import json
 import re
 import secrets
-from datetime import date
+
+import pandas as pd
+from datetime import date, datetime, timezone
 from typing import Literal, Optional
 from urllib.parse import quote, urlsplit
 
@@ -44,30 +46,17 @@ MAX_BODY_BYTES = 8 * 1024
 MARKUP = re.compile(r"<\s*/?\s*[A-Za-z!?]|&#?\w+;|javascript:", re.IGNORECASE)
 
 
-class FeedbackIn(BaseModel):
-    """One engineer's entry on a prediction: confirm / dismiss (with a reason), or an inspection finding.
-
-    This checks what the web adds (types, sizes, plain text); the domain rules (a dismissal needs a reason,
-    a finding its day, the prediction must exist) are ``railpm.feedback``'s, applied when it is stored.
-    """
+class _PlainForm(BaseModel):
+    """What every posted entry shares: no unknown field, blanks are missing, free text is plain single-line text."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    kind: Literal[contracts.FEEDBACK_KINDS]  # type: ignore[valid-type]
-    vehicle_number: str = Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-    component: Literal[contracts.COMPONENTS]  # type: ignore[valid-type]
-    scored_day: Optional[date] = None
-    model_version: Optional[str] = Field(None, max_length=80, pattern=r"^[A-Za-z0-9._:/-]*$")
-    finding: Optional[Literal[contracts.INSPECTION_FINDINGS]] = None  # type: ignore[valid-type]
-    inspected_on: Optional[date] = None
-    reason: Optional[str] = Field(None, max_length=500)
 
     @field_validator("*", mode="before")
     @classmethod
     def blank_is_none(cls, value):
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("reason")
+    @field_validator("reason", check_fields=False)
     @classmethod
     def plain_text(cls, value: str | None) -> str | None:
         if value is not None and MARKUP.search(value):
@@ -76,6 +65,60 @@ class FeedbackIn(BaseModel):
             raise ValueError("must be a single line of text")
         return value
 
+
+class FeedbackIn(_PlainForm):
+    """One engineer's entry on a prediction: confirm / dismiss (with a reason), or an inspection finding.
+
+    This checks what the web adds (types, sizes, plain text); the domain rules (a dismissal needs a reason,
+    a finding its day, the prediction must exist) are ``railpm.feedback``'s, applied when it is stored.
+    """
+
+    kind: Literal[(*contracts.FEEDBACK_DECISIONS, "finding")]  # type: ignore[valid-type]
+    vehicle_number: str = Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    component: Literal[contracts.COMPONENTS]  # type: ignore[valid-type]
+    scored_day: Optional[date] = None
+    model_version: Optional[str] = Field(None, max_length=80, pattern=r"^[A-Za-z0-9._:/-]*$")
+    finding: Optional[Literal[contracts.INSPECTION_FINDINGS]] = None  # type: ignore[valid-type]
+    inspected_on: Optional[date] = None
+    reason: Optional[str] = Field(None, max_length=500)
+
+
+class AlertStepIn(_PlainForm):
+    """One step of an alert's life from the vehicle page: acknowledge, plan (into its inspection), or close."""
+
+    step: Literal["acknowledge", "plan", "close"]
+    vehicle_number: str = Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    component: Literal[contracts.COMPONENTS]  # type: ignore[valid-type]
+    scored_day: date
+    model_version: str = Field(max_length=80, pattern=r"^[A-Za-z0-9._:/-]+$")
+    closing: Optional[Literal[(*contracts.INSPECTION_FINDINGS, "dismiss")]] = None  # type: ignore[valid-type]
+    inspected_on: Optional[date] = None
+    planned_day: Optional[date] = None
+    reason: Optional[str] = Field(None, max_length=500)
+
+    def entry(self, plan: "pd.DataFrame | None") -> dict:
+        """The feedback entry this step records (closing by a finding or a dismissal: the existing path into training)."""
+        base = {"vehicle_number": self.vehicle_number, "component": self.component, "scored_day": self.scored_day,
+                "model_version": self.model_version, "reason": self.reason}
+        if self.step == "acknowledge":
+            return base | {"kind": "acknowledge"}
+        if self.step == "plan":
+            planned_day, depot = self.planned_day, None
+            if plan is not None and len(plan):
+                mine = plan[(plan["vehicle_number"] == self.vehicle_number) & (plan["component"] == self.component)
+                            & plan["kind"].isin(["inspection", "ride_along"])].sort_values("day")
+                if len(mine):
+                    planned_day, depot = pd.Timestamp(mine["day"].iloc[0]).date(), str(mine["depot"].iloc[0])
+            if planned_day is None:
+                raise ValueError(f"planned day: {self.vehicle_number} {self.component.replace('_', ' ')} has no inspection "
+                                 "in the latest plan; give the day it will be inspected")
+            return base | {"kind": "plan", "planned_day": planned_day, "planned_depot": depot}
+        if self.closing is None:
+            raise ValueError("how it closed: choose confirmed and replaced, found nothing, or dismissed")
+        if self.closing == "dismiss":
+            return base | {"kind": "dismiss"}
+        base.pop("model_version")
+        return base | {"kind": "finding", "finding": self.closing, "inspected_on": self.inspected_on}
 
 
 def validation_messages(exc: ValidationError) -> list[str]:
@@ -153,6 +196,8 @@ def in_words(exc: Exception) -> str:
                 message = "choose one of the offered values"
             parts.append(f"{FIELD_WORDS.get(field, field.replace('_', ' '))}: {message}" if field else message)
         return "; ".join(parts)
+    if isinstance(exc, ValueError) and not isinstance(exc, RailpmError):
+        return str(exc)
     field, problem = getattr(exc, "field", None), getattr(exc, "problem", None)
     if field and problem:
         return f"{FIELD_WORDS.get(field, field.replace('_', ' '))}: {problem}"
@@ -196,8 +241,8 @@ def create_app(settings: Settings, *, host: str = "127.0.0.1") -> FastAPI:
                        max_age=int(settings.review.session_hours * 3600), same_site="strict", https_only=secure)
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
 
-    def review_data() -> pages.ReviewData:
-        return pages.ReviewData(settings)
+    def review_data(request: Request | None = None) -> pages.ReviewData:
+        return pages.ReviewData(settings, params=dict(request.query_params) if request is not None else {})
 
     def csrf_token(request: Request) -> str:
         token = request.session.get("csrf")
@@ -216,7 +261,7 @@ def create_app(settings: Settings, *, host: str = "127.0.0.1") -> FastAPI:
 
     for name, build in pages.PAGE_BUILDERS.items():
         def endpoint(request: Request, name=name, build=build) -> HTMLResponse:
-            return html(request, name, build(review_data()))
+            return html(request, name, build(review_data(request)))
 
         app.add_api_route(pages.PAGES[name][1], endpoint, methods=["GET"], response_class=HTMLResponse, name=name)
 
@@ -231,6 +276,26 @@ def create_app(settings: Settings, *, host: str = "127.0.0.1") -> FastAPI:
             return vehicle_response(request, vehicle_number, flash=flash)
         except pages.VehicleNotFound as exc:
             return error_page(request, 404, "Vehicle not found", str(exc))
+
+    @app.get("/export/{name}.{fmt}", name="export")
+    def export(request: Request, name: str, fmt: str) -> Response:
+        """A table as the page shows it (same filters, search and sort), every row, as CSV or XLSX."""
+        from railpm.review import tables
+
+        if name not in pages.TABLES or fmt not in ("csv", "xlsx"):
+            return error_page(request, 404, "Not found", f"no export {name}.{fmt}: tables are {', '.join(pages.TABLES)}")
+        review = review_data(request)
+        try:
+            frame = pages.TABLES[name](review)
+        except LayerMissing as exc:
+            return error_page(request, 404, "Nothing to export", str(exc))
+        rows, _ = tables.query(frame, tables.Query.from_params(request.query_params))
+        stamp = f"{name}-{datetime.now(timezone.utc):%Y%m%dT%H%MZ}"
+        if fmt == "csv":
+            body, media = tables.to_csv(rows), "text/csv; charset=utf-8"
+        else:
+            body, media = tables.to_xlsx(rows, name), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        return Response(body, media_type=media, headers={"content-disposition": f'attachment; filename="{stamp}.{fmt}"'})
 
     @app.get("/healthz")
     def healthz() -> dict:
@@ -357,6 +422,33 @@ def create_app(settings: Settings, *, host: str = "127.0.0.1") -> FastAPI:
         except (pages.VehicleNotFound, LayerMissing, ValueError):
             return error_page(request, 422, title, message)
 
+    @app.post("/alerts")
+    async def alert_step(request: Request) -> Response:
+        from railpm.review import plans
+
+        values = await posted_form(request)
+        if isinstance(values, Response):
+            return values
+        right = "feedback" if values.get("closing") == "dismiss" else "alert"
+        refusal = refused(request, right)
+        if refusal is not None:
+            return error_page(request, 403, "Not allowed", refusal)
+        vehicle_number = values.get("vehicle_number", "")
+        try:
+            step = AlertStepIn.model_validate(values)
+            plan = None
+            if step.step == "plan":
+                try:
+                    plan = (await run_in_threadpool(plans.read_inspection_plan, settings)).rows
+                except LayerMissing:
+                    plan = None
+            entry = step.entry(plan)
+            stored = await run_in_threadpool(store_feedback, settings, entry, request.state.account.signature)
+        except (ValidationError, RailpmError, ValueError) as exc:
+            return await rejected(request, vehicle_number, "Alert not updated", exc, values)
+        target = site.vehicle(step.vehicle_number)
+        return RedirectResponse(f"{target}?recorded={quote(str(stored.get('feedback_id', '')))}#predictions", status_code=303)
+
     @app.post("/plans/inspections/approve")
     async def approve_plan(request: Request) -> Response:
         from railpm.review import plans, signoff
@@ -408,7 +500,7 @@ def _local(target: str) -> str:
     return target if target.startswith("/") and not target.startswith("//") and "\\" not in target else "/"
 
 
-def store_feedback(settings: Settings, entry: FeedbackIn, signed_by: str) -> dict:
+def store_feedback(settings: Settings, entry: FeedbackIn | dict, signed_by: str) -> dict:
     """Append the entry through ``railpm.feedback`` (which checks it against the registry and the predictions)."""
     import pyarrow.parquet as pq
 
@@ -419,13 +511,16 @@ def store_feedback(settings: Settings, entry: FeedbackIn, signed_by: str) -> dic
     except LayerMissing as exc:
         raise BadInputError(f"feedback cannot be checked: {exc}", rule="vehicle_registry") from exc
     predictions = None
-    if entry.kind in contracts.FEEDBACK_DECISIONS and entry.scored_day is not None:
+    kind, scored_day = (entry.kind, entry.scored_day) if isinstance(entry, BaseModel) else (entry["kind"], entry.get("scored_day"))
+    vehicle_number = entry.vehicle_number if isinstance(entry, BaseModel) else entry["vehicle_number"]
+    if kind in (*contracts.FEEDBACK_DECISIONS, *contracts.ALERT_STEPS) and scored_day is not None:
         try:
-            predictions = data.read_predictions_on(settings.predictions_dir, entry.vehicle_number, entry.scored_day)
+            predictions = data.read_predictions_on(settings.predictions_dir, vehicle_number, scored_day)
         except LayerMissing:
             predictions = None
+    fields = entry.model_dump() if isinstance(entry, BaseModel) else entry
     path = feedback.record_feedback(
-        feedback.Feedback(**entry.model_dump(), recorded_by=signed_by), feedback.feedback_dir_of(settings.lake_dir), vehicles, predictions=predictions
+        feedback.Feedback(**fields, recorded_by=signed_by), feedback.feedback_dir_of(settings.lake_dir), vehicles, predictions=predictions
     )
     return pq.read_table(path).to_pylist()[0]
 
