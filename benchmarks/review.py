@@ -24,7 +24,7 @@ from pathlib import Path
 import psutil
 
 PASSWORD = "benchmark-password"
-PAGES = ("/", "/vehicles", "/vehicles?sort=max_probability&dir=desc&page=3", "/faults", "/rams", "/models",
+PAGES = ("/", "/vehicles", "/vehicles?sort=max_probability&dir=desc&page=3", "/faults", "/rams", "/models", "/monitoring",
          "/plans/inspections", "/plans/spares", "/feedback", "/export/alerts.csv", "/export/inspection_plan.xlsx",
          "/export/work_requests.csv")
 

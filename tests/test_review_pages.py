@@ -241,7 +241,7 @@ def crawl_app(client, start: str = "/") -> dict[str, str]:
 
 def test_every_app_page_renders_and_every_internal_link_resolves(crawled):
     pages_seen = crawled
-    expected = {"/", "/vehicles", "/faults", "/rams", "/models", "/plans/inspections", "/plans/spares", "/feedback",
+    expected = {"/", "/vehicles", "/faults", "/rams", "/models", "/monitoring", "/plans/inspections", "/plans/spares", "/feedback",
                 *(f"/vehicles/{n}" for n, _, _ in FLEET)}
     assert expected <= set(pages_seen)
     vehicle = pages_seen["/vehicles/EMU-0001"]
@@ -621,6 +621,9 @@ def test_dossier_and_rams_records_are_shown_whatever_columns_the_records_job_add
     assert "recurring fault codes</dt><dd>RG-110" in dossier and "next due level 2</dt><dd>2025-02-20" in dossier
     # A field holding a list of structs is a small table for a person, not Python's repr of it.
     assert '<table class="nested"><tr><th>work order id</th><th>opened at</th>' in dossier
-    assert "<td>WO-EMU-0001</td><td>2025-02-01 06:30</td><td>inspection</td><td>1</td>" in dossier
+    assert "<td>WO-EMU-0001</td><td>2025-02-01 06:30 UTC</td><td>inspection</td><td>1</td>" in dossier
+    # the summary above the folded raw fields: next inspection due per level, open work orders as a table
+    summary = dossier[:dossier.index("<details>")]
+    assert "<td>level_2</td>" in summary and "<td>2025-02-20</td>" in summary and "WO-EMU-0001" in summary
     assert "datetime" not in dossier and "{" not in dossier
     assert rams.count("<svg") == 3 and "MTBF per component" in rams and "101.00" in rams

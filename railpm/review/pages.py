@@ -36,11 +36,12 @@ PAGES: dict[str, tuple[str, str, str]] = {
     "faults": ("Faults", "/faults", "faults.html"),
     "rams": ("RAMS", "/rams", "rams.html"),
     "models": ("Model quality", "/models", "models.html"),
+    "monitoring": ("Monitoring", "/monitoring", "monitoring.html"),
     "inspections": ("Inspection plan", "/plans/inspections", "inspections.html"),
     "spares": ("Spares plan", "/plans/spares", "spares.html"),
     "feedback": ("Feedback trail", "/feedback", "feedback.html"),
 }
-NAV = ("overview", "vehicles", "faults", "rams", "models", "inspections", "spares", "feedback")
+NAV = ("overview", "vehicles", "faults", "rams", "models", "monitoring", "inspections", "spares", "feedback")
 
 
 def file_slug(vehicle_number: str) -> str:
@@ -534,6 +535,28 @@ def models_page(review: ReviewData) -> Page:
     return Page("models.html", "Model quality", context)
 
 
+def monitoring_page(review: ReviewData) -> Page:
+    """Drift (PSI per week), calibration over recent weeks and alert volume per depot (``railpm.review.monitoring``)."""
+    from railpm.review.monitoring import monitoring
+
+    found = section(monitoring, review.settings)
+    context: dict[str, Any] = {"found": found, "plots": []}
+    if found:
+        m = found.value
+        if len(m["drift"]):
+            context["plots"].append(Markup(plots.weekly_lines(
+                m["drift"], "psi", "what", "Drift: PSI per week against the first four weeks (0.1 and 0.25 dashed)", (0.1, 0.25))))
+        if len(m["calibration"]):
+            calibration = m["calibration"].melt(id_vars="week", value_vars=["predicted", "observed"], var_name="what")
+            context["plots"].append(Markup(plots.weekly_lines(
+                calibration, "value", "what", "Calibration: mean predicted probability and observed failure share per week")))
+        if len(m["volume"]):
+            context["plots"].append(Markup(plots.weekly_lines(m["volume"], "alerts_per_day", "depot", "Alerts per day, per depot and week")))
+        context["drift"] = records(m["drift"].pivot_table(index="week", columns="what", values="psi").reset_index()) if len(m["drift"]) else []
+        context["calibration"] = records(m["calibration"])
+    return Page("monitoring.html", "Monitoring", context)
+
+
 def inspections_page(review: ReviewData) -> Page:
     from railpm.review import plans
 
@@ -631,6 +654,6 @@ TABLES: dict[str, Callable[[ReviewData], pd.DataFrame]] = {
 
 PAGE_BUILDERS: dict[str, Callable[[ReviewData], Page]] = {
     "overview": overview_page, "vehicles": vehicles_page, "faults": faults_page, "rams": rams_page,
-    "models": models_page, "inspections": inspections_page, "spares": spares_page, "feedback": feedback_page,
+    "models": models_page, "monitoring": monitoring_page, "inspections": inspections_page, "spares": spares_page, "feedback": feedback_page,
 }
 """The fleet-wide pages (every one but the vehicle page), by name, in navigation order."""
