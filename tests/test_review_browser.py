@@ -32,6 +32,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
 SHARED_SCREENSHOTS = Path("/tmp/railpm_screenshots")
+PAGE_TIMEOUT_MS = 120_000
 START_TIMEOUT_S = 180
 """Waiting for the server to come up (imports on a loaded 2-core machine); a readiness wait, not an assertion."""
 
@@ -111,6 +112,9 @@ def signed_in(browser, url: str, username: str):
     from playwright.sync_api import expect
 
     context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    # a readiness wait, not an assertion: a loaded 2-core machine serves the first MLflow read slowly
+    context.set_default_timeout(PAGE_TIMEOUT_MS)
+    context.set_default_navigation_timeout(PAGE_TIMEOUT_MS)
     page = context.new_page()
     page.goto(f"{url}/")
     expect(page.locator("h1")).to_have_text("Sign in")
