@@ -121,7 +121,7 @@ def generate_with_progress(settings: Settings) -> None:
 @app.command()
 @reports_errors
 def review(
-    host: Annotated[str, typer.Option("--host", help="Address to listen on; loopback by default (the app has no accounts).")] = "127.0.0.1",
+    host: Annotated[str, typer.Option("--host", help="Address to listen on; loopback by default, any other only with accounts (railpm users add).")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")] = 8050,
     data_root: DataRoot = None,
 ) -> None:
@@ -131,10 +131,45 @@ def review(
     from railpm.review.app import create_app
 
     settings = settings_from(data_root)
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        err_console.print(f"[yellow]warning:[/] listening on {host}: anyone who reaches it can record feedback")
+    review_app = create_app(settings, host=host)  # refuses a non-loopback address without accounts
     console.print(f"review app for {settings.data_root.resolve()} at [bold]http://{host}:{port}/[/] (Ctrl+C stops it)")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+    uvicorn.run(review_app, host=host, port=port, log_level="warning")
+
+
+users_app = typer.Typer(help="Accounts of the review app: who signs in, in which role.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+
+
+@users_app.command("add")
+@reports_errors
+def users_add(
+    username: Annotated[str, typer.Argument(help="User name, e.g. r.weber (lower case).")],
+    role: Annotated[str, typer.Option("--role", help="engineer, planner, data_team or admin.")],
+    name: Annotated[Optional[str], typer.Option("--name", help="Full name shown in the app.")] = None,
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from standard input.")] = False,
+    data_root: DataRoot = None,
+) -> None:
+    """Add an account (or reset its password, name and role); the password is asked for, never an argument."""
+    import sys
+
+    from railpm.review.accounts import accounts_file, add_account
+
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else typer.prompt(
+        "password", hide_input=True, confirmation_prompt=True)
+    path = accounts_file(settings_from(data_root))
+    account = add_account(path, username, name=name or username, role=role, password=password)
+    console.print(f"account [bold]{account.username}[/] ({account.role}) saved in {path}")
+
+
+@users_app.command("disable")
+@reports_errors
+def users_disable(username: Annotated[str, typer.Argument(help="User name.")], data_root: DataRoot = None) -> None:
+    """Disable an account: it is signed out at its next request and cannot sign in; the trail keeps its name."""
+    from railpm.review.accounts import accounts_file, disable_account
+
+    path = accounts_file(settings_from(data_root))
+    disable_account(path, username)
+    console.print(f"account [bold]{username}[/] disabled in {path}")
 
 
 @app.command()
@@ -501,6 +536,7 @@ def score(
     from rich.table import Table
 
     from railpm.layers import read_predictions
+    from railpm.models.explain import reasons_in_words
     from railpm.models.tasks import score_fleet
 
     settings = settings_from(data_root)
@@ -510,12 +546,13 @@ def score(
                   f" in {result.seconds:.1f} s: {result.alerts} alerts -> {result.path}")
     top = read_predictions(settings.predictions_dir, result.day.date()).nlargest(10, "failure_probability")
     table = Table(title="highest risks")
-    for column in ("vehicle_number", "component", "failure_probability", "risk_band", "alert", "remaining_life_days", "reasons"):
-        table.add_column(column)
+    for column in ("vehicle", "component", "probability", "risk", "alert", "remaining life (days)", "why"):
+        table.add_column(column, overflow="fold")
     for row in top.itertuples(index=False):
         life = f"{row.remaining_life_days:.0f} ({row.remaining_life_low_days:.0f}-{row.remaining_life_high_days:.0f})"
-        table.add_row(terminal(row.vehicle_number), row.component, f"{row.failure_probability:.3f}", row.risk_band,
-                      "yes" if row.alert else "", life, terminal(row.reasons[:90]))
+        why = "; ".join(r["text"] for r in reasons_in_words(row.reasons, row.component)) or "none above the fleet's typical values"
+        table.add_row(terminal(row.vehicle_number), row.component.replace("_", " "), f"{row.failure_probability:.3f}",
+                      row.risk_band, "yes" if row.alert else "", life, terminal(why))
     console.print(table)
 
 

@@ -213,6 +213,17 @@ class TopologySettings(BaseModel):
     jwt_secret: SecretStr | None = None
 
 
+class ReviewSettings(BaseModel):
+    """The review app's accounts and session cookie (``railpm review``, ``railpm users``)."""
+
+    accounts_file: Path | None = Field(None, description="accounts and password hashes; default data_root/review/accounts.json")
+    session_secret: SecretStr | None = Field(None, description="signs the session cookie; default generated once beside the accounts")
+    session_hours: float = Field(10, gt=0, description="a sign-in lasts one shift")
+    secure_cookies: bool | None = Field(
+        None, description="send the session cookie over HTTPS only; default on unless the app listens on loopback"
+    )
+
+
 class Settings(BaseSettings):
     """railpm settings; every field can be set as ``RAILPM_<FIELD>`` (nested: ``RAILPM_<SECTION>__<FIELD>``)."""
 
@@ -240,6 +251,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     costs: CostSettings = CostSettings()
     topology: TopologySettings = TopologySettings()
+    review: ReviewSettings = ReviewSettings()
 
     # Data layers, in the order data moves through them.
     @cached_property

@@ -430,7 +430,9 @@ FEEDBACK_DECISIONS = ("confirm", "dismiss")
 """An engineer's judgement of a prediction."""
 INSPECTION_FINDINGS = ("component_worn", "no_fault_found", "replaced", "deferred")
 """What an inspection found on the component a prediction pointed at."""
-FEEDBACK_KINDS = (*FEEDBACK_DECISIONS, "finding")
+ALERT_STEPS = ("acknowledge", "plan")
+"""Steps of an alert's life before it is closed (by a finding or a dismissal): seen, then put into the plan."""
+FEEDBACK_KINDS = (*FEEDBACK_DECISIONS, "finding", *ALERT_STEPS)
 
 FEEDBACK = Feed(
     name="feedback",
@@ -450,6 +452,8 @@ FEEDBACK = Feed(
         Column("finding", "string", nullable=True, allowed=INSPECTION_FINDINGS, description="only for a finding"),
         Column("inspected_on", "date", nullable=True, description="only for a finding"),
         Column("reason", "string", nullable=True, description="required to dismiss", free_text=True),
+        Column("planned_day", "date", nullable=True, description="only for a plan step: the inspection's day"),
+        Column("planned_depot", "string", nullable=True, description="only for a plan step: the inspection's depot"),
     ),
 )
 

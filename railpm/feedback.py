@@ -56,10 +56,15 @@ class Feedback:
     finding: str | None = None
     inspected_on: date | None = None
     reason: str | None = None
+    planned_day: date | None = None
+    planned_depot: str | None = None
 
 
 def _bad(field: str, value, problem: str) -> BadInputError:
-    return BadInputError(f"feedback field {field!r} = {value!r}: {problem}", rule=f"feedback_{field}")
+    """The error names field, value and rule for logs and the CLI; ``field`` and ``problem`` let a form say it in words."""
+    error = BadInputError(f"feedback field {field!r} = {value!r}: {problem}", rule=f"feedback_{field}")
+    error.field, error.problem = field, problem
+    return error
 
 
 def validate_feedback(
@@ -87,13 +92,19 @@ def validate_feedback(
         raise _bad("reason", f"{reason[:40]}...", f"longer than {MAX_REASON_CHARS} characters ({len(reason)})")
     today = recorded_at.astimezone(timezone.utc).date()
 
-    if entry.kind in contracts.FEEDBACK_DECISIONS:
+    if entry.kind in (*contracts.FEEDBACK_DECISIONS, *contracts.ALERT_STEPS):
+        if entry.kind == "plan" and entry.planned_day is None:
+            raise _bad("planned_day", None, "planning an alert needs the inspection's day")
+        if entry.kind != "plan" and (entry.planned_day is not None or entry.planned_depot is not None):
+            raise _bad("planned_day", entry.planned_day, f"a {entry.kind} carries no planned inspection")
         if entry.scored_day is None:
             raise _bad("scored_day", None, f"a {entry.kind} refers to a prediction: give its scored day")
         if entry.scored_day > today:
             raise _bad("scored_day", entry.scored_day.isoformat(), "lies in the future")
         if not (entry.model_version or "").strip():
             raise _bad("model_version", entry.model_version, f"a {entry.kind} refers to a prediction: give its model version")
+        if entry.planned_day is not None and entry.planned_day < entry.scored_day:
+            raise _bad("planned_day", entry.planned_day.isoformat(), f"is before the prediction's day {entry.scored_day}")
         if entry.finding is not None or entry.inspected_on is not None:
             raise _bad("finding", entry.finding, f"a {entry.kind} carries no finding; record the finding separately")
         if entry.kind == "dismiss" and len(reason) < MIN_DISMISS_REASON_CHARS:
@@ -115,6 +126,8 @@ def validate_feedback(
                     f"the prediction on {entry.scored_day} was made by {', '.join(sorted(set(match['model_version'])))}",
                 )
     else:
+        if entry.planned_day is not None or entry.planned_depot is not None:
+            raise _bad("planned_day", entry.planned_day, "a finding carries no planned inspection")
         if entry.finding not in contracts.INSPECTION_FINDINGS:
             raise _bad("finding", entry.finding, f"must be one of {', '.join(contracts.INSPECTION_FINDINGS)}")
         if entry.inspected_on is None:
@@ -256,6 +269,48 @@ def trace_predictions(
     return trace.sort_values("_row")[TRACE_COLUMNS].reset_index(drop=True)
 
 
+ALERT_STATUS = ("new", "acknowledged", "planned", "closed")
+STEP_STATUS = {"acknowledge": "acknowledged", "confirm": "acknowledged", "plan": "planned", "finding": "closed",
+               "dismiss": "closed"}
+"""What each kind of entry makes of an alert: a confirmation acknowledges it; a finding or a dismissal closes it."""
+CLOSINGS = {"replaced": "confirmed and replaced", "component_worn": "confirmed, component worn",
+            "no_fault_found": "found nothing", "deferred": "deferred", "dismiss": "dismissed"}
+STATUS_COLUMNS = ["status", "status_at", "status_by", "planned_day", "planned_depot", "closed_as", "closing_reason"]
+
+
+def alert_status(alerts: pd.DataFrame, feedback: pd.DataFrame, *, horizon_days: int) -> pd.DataFrame:
+    """Each alert's place in its life (new -> acknowledged -> planned -> closed), from the feedback trail.
+
+    The rule: an alert of a vehicle-component scored on day d is the same case as any entry on that
+    vehicle-component about a prediction of ``[d - horizon, d]`` (a finding without a prediction counts by its
+    inspection day), because an alert raised again the next day is still the one being worked on; the latest
+    such entry sets the status. So a closed case stays closed over the horizon, and a new alert after it is new.
+    ``alerts`` needs vehicle_number, component, scored_day; the result is ``alerts`` with ``STATUS_COLUMNS``.
+    """
+    out = alerts.reset_index(drop=True).copy()
+    out["_row"] = range(len(out))
+    steps = feedback.loc[feedback["kind"].isin(list(STEP_STATUS))].copy()
+    for column in ("planned_day", "planned_depot"):
+        if column not in steps.columns:
+            steps[column] = None
+    steps["_about"] = _day(steps["scored_day"]).fillna(_day(steps["inspected_on"])) if len(steps) else pd.Series(dtype="datetime64[ns]")
+    cases = out[["_row", "vehicle_number", "component", "scored_day"]].assign(_alert_day=_day(out["scored_day"]).to_numpy())
+    matched = cases.drop(columns="scored_day").merge(steps, on=["vehicle_number", "component"])
+    horizon = pd.Timedelta(days=horizon_days)
+    matched = matched.loc[(matched["_about"] <= matched["_alert_day"]) & (matched["_about"] >= matched["_alert_day"] - horizon)]
+    latest = matched.sort_values(["_row", "recorded_at"]).drop_duplicates("_row", keep="last").set_index("_row")
+    planned = matched.loc[matched["kind"] == "plan"].sort_values(["_row", "recorded_at"]).drop_duplicates("_row", keep="last").set_index("_row")
+    out["status"] = latest["kind"].map(STEP_STATUS).reindex(out["_row"]).fillna("new").to_numpy()
+    out["status_at"] = latest["recorded_at"].reindex(out["_row"]).to_numpy()
+    out["status_by"] = latest["recorded_by"].reindex(out["_row"]).to_numpy()
+    out["planned_day"] = _day(planned["planned_day"]).dt.date.reindex(out["_row"]).to_numpy() if len(planned) else None
+    out["planned_depot"] = planned["planned_depot"].reindex(out["_row"]).to_numpy() if len(planned) else None
+    closing = latest["finding"].where(latest["kind"] == "finding", latest["kind"]).map(CLOSINGS)
+    out["closed_as"] = closing.where(latest["kind"].map(STEP_STATUS) == "closed").reindex(out["_row"]).to_numpy()
+    out["closing_reason"] = latest["reason"].where(latest["kind"].map(STEP_STATUS) == "closed").reindex(out["_row"]).to_numpy()
+    return out.drop(columns="_row")
+
+
 def training_labels(
     records: pd.DataFrame, feedback: pd.DataFrame, *, horizon_days: int, judged_weight: float = 2.0
 ) -> pd.DataFrame:
@@ -310,7 +365,7 @@ def training_labels(
 
 
 __all__ = [
-    "Feedback", "FEEDBACK_SCHEMA", "TRACE_COLUMNS", "feedback_dir_of", "observed_failures", "read_feedback",
+    "ALERT_STATUS", "alert_status", "Feedback", "FEEDBACK_SCHEMA", "TRACE_COLUMNS", "feedback_dir_of", "observed_failures", "read_feedback",
     "record_feedback", "trace_predictions", "training_labels", "validate_feedback",
 ]
 
@@ -327,7 +382,8 @@ def run_record_feedback(settings, entry: Feedback, *, recorded_at: datetime | No
     """
     vehicles = read_table(lake_table(settings, contracts.VEHICLES), ["vehicle_number", "vehicle_type"])
     predictions = None
-    if entry.kind in contracts.FEEDBACK_DECISIONS and entry.scored_day is not None and settings.predictions_dir.is_dir():
+    if entry.kind in (*contracts.FEEDBACK_DECISIONS, *contracts.ALERT_STEPS) and entry.scored_day is not None \
+            and settings.predictions_dir.is_dir():
         try:
             predictions = read_predictions(settings.predictions_dir, entry.scored_day)
         except BadInputError:

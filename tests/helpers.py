@@ -305,3 +305,15 @@ def log_version(settings: Settings, pr_auc: float, alias: str) -> str:
     version = client.create_model_version(name, f"runs:/{run.info.run_id}/model", run_id=run.info.run_id)
     client.set_registered_model_alias(name, alias, version.version)
     return version.version
+
+
+# Review app accounts: one per role, all with the same password
+PASSWORD = "correct horse battery"
+ACCOUNTS = (("a.engineer", "engineer"), ("b.fitter", "engineer"), ("p.planner", "planner"), ("d.scientist", "data_team"))
+
+
+def add_accounts(settings) -> None:
+    from railpm.review.accounts import accounts_file, add_account
+
+    for username, role in ACCOUNTS:
+        add_account(accounts_file(settings), username, name=username, role=role, password=PASSWORD)

@@ -7,10 +7,9 @@ never the page. ``Site`` makes links: server routes in the app, relative file pa
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from typing import Any, Callable
 from urllib.parse import quote
 
@@ -22,6 +21,7 @@ from markupsafe import Markup
 from railpm import contracts, layers
 from railpm.config import Settings
 from railpm.errors import RailpmError
+from railpm.feedback import ALERT_STATUS, CLOSINGS
 from railpm.review import data, plots
 
 # --------------------------------------------------------------------------------------------------
@@ -113,7 +113,21 @@ class ReviewData:
     """The readers bound to one ``Settings``, caching what several pages of one build share."""
 
     settings: Settings
+    params: dict = field(default_factory=dict)
+    """The request's query parameters (filters, search, sort, page of the page's main table); none in the report."""
     _cache: dict = field(default_factory=dict)
+
+    def table(self, name: str, frame: pd.DataFrame, default_sort: tuple[str, bool] | None = None):
+        """The page's table ``name`` as the request asks for it (every row in the static report: no server to page)."""
+        from railpm.review import tables
+
+        q = tables.Query.from_params(self.params)
+        if not self.paged:
+            q.per_page = max(len(frame), 1)
+        return tables.view(name, frame, q, default_sort=default_sort)
+
+    paged: bool = True
+    """False for the static report: every row on the page, since no server answers a page link."""
 
     def _cached(self, key, build: Callable):
         if key not in self._cache:
@@ -198,17 +212,6 @@ class ReviewData:
 # Formatting helpers used by the templates
 # --------------------------------------------------------------------------------------------------
 
-def parse_reasons(text: str | None) -> list[dict]:
-    """The scoring's JSON reasons as a list; an unreadable entry shows as no reasons rather than an error."""
-    if not text:
-        return []
-    try:
-        items = json.loads(text)
-    except (TypeError, ValueError):
-        return []
-    return [i for i in items if isinstance(i, dict) and "feature" in i] if isinstance(items, list) else []
-
-
 def records(frame: pd.DataFrame) -> list[dict]:
     """Rows for a template, with missing values as None (Jinja prints nothing for them)."""
     return [{k: (None if _isna(v) else v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
@@ -230,6 +233,8 @@ def fmt(value, digits: int = 2) -> str:
     if isinstance(value, float):
         return f"{value:,.{digits}f}" if abs(value) < 1e6 else f"{value:,.0f}"
     if isinstance(value, datetime):
+        if value.tzinfo is not None:  # stored in UTC: say so, a depot reads it against its own clock
+            return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         return value.strftime("%Y-%m-%d %H:%M") if (value.hour or value.minute) else value.strftime("%Y-%m-%d")
     if isinstance(value, date):
         return value.isoformat()
@@ -252,6 +257,7 @@ def environment() -> Environment:
     env.tests["nested_rows"] = nested_rows
     env.filters["words"] = lambda v: str(v).replace("_", " ")
     env.globals["PAGES"], env.globals["NAV"] = PAGES, [name for name, spec in PAGES.items() if spec.nav]
+    env.globals["CLOSINGS"] = CLOSINGS
     return env
 
 
@@ -271,10 +277,11 @@ def overview_page(review: ReviewData, top_alerts: int = 100) -> Page:
     context: dict[str, Any] = {"scored": scored}
     if scored:
         frame = scored.value.frame
-        frame = frame.assign(main_reason=[_main_reason(text) for text in frame["reasons"]])
+        frame = frame.assign(main_reason=[_main_reason(text, c) for text, c in zip(frame["reasons"], frame["component"])])
         context["model_versions"] = sorted(frame["model_version"].astype(str).unique())
-        alerts = frame[frame["alert"].astype(bool)].head(top_alerts)
-        context["alerts"] = records(alerts)
+        alerts = alerts_frame(review)
+        context["alerts"] = review.table("alerts", alerts, ("failure_probability", True)) if len(alerts) else None
+        context["status_counts"] = [(s, int((alerts["status"] == s).sum())) for s in ALERT_STATUS]
         context["alert_count"] = int(frame["alert"].astype(bool).sum())
         context["ranked"] = records(frame.head(25)) if alerts.empty else []
         context["heatmap"] = Markup(plots.risk_heatmap(frame))
@@ -289,27 +296,52 @@ def overview_page(review: ReviewData, top_alerts: int = 100) -> Page:
     return page_of("overview", context)
 
 
-def _main_reason(text: str | None) -> str:
-    reasons = parse_reasons(text)
-    if not reasons:
-        return ""
-    first = reasons[0]
-    return f"{str(first['feature']).replace('_', ' ')} = {fmt(first.get('value'))}"
+ALERT_COLUMNS = ["vehicle_number", "vehicle_type", "home_depot", "component", "failure_probability", "risk_band",
+                 "remaining_life_days", "status", "status_by", "planned_day", "planned_depot", "closed_as", "main_reason"]
+
+
+def alerts_frame(review: ReviewData) -> pd.DataFrame:
+    """The latest day's alerts with their status and main reason, riskiest first."""
+    frame = review.predictions().frame
+    alerts = frame[frame["alert"].astype(bool)]
+    alerts = alerts.assign(main_reason=[_main_reason(t, c) for t, c in zip(alerts["reasons"], alerts["component"])])
+    return with_status(review, alerts)[ALERT_COLUMNS]
+
+
+def with_status(review: ReviewData, predictions: pd.DataFrame) -> pd.DataFrame:
+    """Predictions with their alert's place in its life (``railpm.feedback.alert_status``)."""
+    from railpm.feedback import alert_status
+
+    return alert_status(predictions, review.all_feedback(), horizon_days=review.settings.model.horizon_days)
+
+
+def _main_reason(text: str | None, component: str | None) -> str:
+    from railpm.models.explain import reasons_in_words
+
+    reasons = reasons_in_words(text, component)
+    return reasons[0]["text"] if reasons else ""
+
+
+def vehicles_frame(review: ReviewData) -> pd.DataFrame:
+    """The registry with each vehicle's highest risk, alerts and shortest remaining life on the latest day."""
+    frame = review.vehicles()
+    scored = section(review.predictions)
+    if scored:
+        risk = scored.value.frame.groupby("vehicle_number").agg(
+            max_probability=("failure_probability", "max"), alerts=("alert", "sum"),
+            shortest_life=("remaining_life_days", "min"),
+        )
+        frame = frame.join(risk, on="vehicle_number")
+        frame["alerts"] = frame["alerts"].fillna(0).astype("int64")
+    return frame
 
 
 def vehicles_page(review: ReviewData) -> Page:
     registry = section(review.vehicles)
-    rows = []
+    rows = None
     if registry:
-        frame = registry.value
-        scored = section(review.predictions)
-        if scored:
-            risk = scored.value.frame.groupby("vehicle_number").agg(
-                max_probability=("failure_probability", "max"), alerts=("alert", "sum"),
-                shortest_life=("remaining_life_days", "min"),
-            )
-            frame = frame.join(risk, on="vehicle_number")
-        rows = records(frame)
+        frame = vehicles_frame(review)
+        rows = review.table("vehicles", frame, ("max_probability", True) if "max_probability" in frame.columns else None)
     return page_of("vehicles", {"registry": registry, "rows": rows})
 
 
@@ -334,9 +366,11 @@ def vehicle_page(review: ReviewData, vehicle_number: str) -> Page:
 
     if predictions:
         frame = predictions.value.frame
-        rows = records(frame)
+        rows = records(with_status(review, frame))
+        from railpm.models.explain import reasons_in_words
+
         for row in rows:
-            row["reason_list"] = parse_reasons(row.get("reasons"))
+            row["reason_list"] = reasons_in_words(row.get("reasons"), row.get("component"))
         context["predictions"] = Section({"day": predictions.value.day, "rows": rows})
         context["life_plot"] = Markup(plots.remaining_life(frame)) if not frame.empty else None
     else:
@@ -362,7 +396,55 @@ def vehicle_page(review: ReviewData, vehicle_number: str) -> Page:
     context["work_orders"] = work_orders
 
     context["feedback"] = _feedback_section(review, vehicle_number)
+    if dossier:
+        context["summary"] = _dossier_summary(
+            dict(dossier.value), work_orders.value if work_orders else [],
+            [r for r in context["predictions"].value["rows"] if r.get("alert")] if context["predictions"] else [])
     return page_of("vehicle", context, title=f"Vehicle {vehicle_number}")
+
+
+def vehicle_rams(work_orders: list[dict], observed_days: float | None, as_of) -> dict:
+    """The vehicle's MTTR and availability from its corrective work orders, defined as ``fleet_rams`` does
+    for the fleet: MTTR over the closed ones; downtime = time any was open (overlaps once, an open one until
+    ``as_of``) against the observed days x 24 h."""
+    corrective = [w for w in work_orders if w.get("action") == "corrective_replacement" and w.get("opened_at") is not None]
+    closed = [(w["closed_at"] - w["opened_at"]).total_seconds() / 3600 for w in corrective if w.get("closed_at") is not None]
+    end = pd.Timestamp(as_of, tz="UTC") + pd.Timedelta(days=1) if as_of is not None else None
+    spans = sorted((pd.Timestamp(w["opened_at"]), pd.Timestamp(w["closed_at"]) if w.get("closed_at") is not None else end)
+                   for w in corrective)
+    down, last_end = 0.0, None
+    for start, stop in spans:
+        if stop is None:
+            continue
+        start = max(start, last_end) if last_end is not None else start
+        if stop > start:
+            down += (stop - start).total_seconds() / 3600
+        last_end = max(stop, last_end) if last_end is not None else stop
+    availability = 1 - down / (observed_days * 24) if observed_days else None
+    return {"mttr_hours": sum(closed) / len(closed) if closed else None, "repairs": len(closed),
+            "availability_pct": None if availability is None else 100 * max(availability, 0.0), "downtime_hours": down}
+
+
+def _dossier_summary(row: dict, work_orders: list[dict], alerts: list[dict]) -> dict:
+    """What a reliability engineer reads first; the dossier's raw fields stay folded away below it."""
+    rams = vehicle_rams(work_orders, row.get("observed_days"), row.get("as_of") or row.get("day"))
+    levels = sorted({k.removeprefix("next_due_") for k in row if k.startswith("next_due_")})
+    return {
+        "identity": [(label, row.get(key)) for label, key in (
+            ("record as of", "as_of"), ("first record day", "first_record_day"), ("observed days", "observed_days"),
+            ("observed km", "observed_km"), ("last seen", "last_seen"))
+            if key in row],
+        "rams": [("MTBF so far (days)", row.get("mtbf_days")), ("MKBF so far (km)", row.get("mkbf_km")),
+                 ("failures so far", row.get("failures_total")), ("MTTR (hours)", rams["mttr_hours"]),
+                 ("repairs closed", rams["repairs"]),
+                 ("availability", None if rams["availability_pct"] is None else f"{rams['availability_pct']:.2f} %")],
+        "recurring": row.get("recurring_fault_codes"),
+        "recurring_history": row.get("recurring_fault_history"),
+        "open_work_orders": row.get("open_work_orders"),
+        "next_due": [{"level": level, "next due": row.get(f"next_due_{level}"), "days to due": row.get(f"days_to_due_{level}"),
+                      "km to due": row.get(f"km_to_due_{level}")} for level in levels],
+        "alerts": alerts,
+    }
 
 
 def _dossier_items(rows: pd.DataFrame) -> list[tuple[str, Any]]:
@@ -376,10 +458,12 @@ def _feedback_section(review: ReviewData, vehicle_number: str | None) -> Section
     if found:
         frame = found.value
         frame = frame.sort_values("recorded_at", ascending=False)
-        columns = ["recorded_at", "recorded_by", "kind", "vehicle_number", "component", "scored_day", "model_version",
-                   "finding", "inspected_on", "reason", "feedback_id"]
-        return Section({"columns": columns, "rows": records(frame[columns].head(500))})
+        return Section({"columns": FEEDBACK_COLUMNS, "rows": records(frame[FEEDBACK_COLUMNS].head(500))})
     return found
+
+
+FEEDBACK_COLUMNS = ["recorded_at", "recorded_by", "kind", "vehicle_number", "component", "scored_day", "model_version",
+                    "finding", "inspected_on", "planned_day", "planned_depot", "reason", "feedback_id"]
 
 
 def faults_page(review: ReviewData) -> Page:
@@ -404,18 +488,41 @@ RAMS_FIGURES = (("mtbf", "MTBF"), ("mttr", "MTTR"), ("availability", "Availabili
 """Figures charted from ``records/fleet_rams``: the first numeric column whose name starts with each prefix."""
 
 
+RAMS_PERIODS = ("year", "quarter", "month")
+
+
 def rams_page(review: ReviewData) -> Page:
+    """The figures of one period type (``?period=year|quarter|month``), charted for its latest period.
+
+    Charting never averages periods of different lengths together, and the ``all`` rows (every component,
+    every vehicle type) stay in the table but off the component axis."""
     rams = section(review.fleet_rams)
-    context: dict[str, Any] = {"rams": rams, "plots": []}
+    context: dict[str, Any] = {"rams": rams, "plots": [], "periods": [], "period": None}
     if rams:
         frame = rams.value
-        if {"component", "vehicle_type"} <= set(frame.columns):
+        if "period_type" in frame.columns:
+            context["periods"] = [p for p in RAMS_PERIODS if (frame["period_type"] == p).any()]
+            wanted = review.params.get("period")
+            period = wanted if wanted in context["periods"] else (context["periods"] or [None])[0]
+            if period is not None:
+                frame = frame[frame["period_type"] == period]
+            context["period"] = period
+        if "availability" in frame.columns:
+            frame = frame.assign(availability_pct=100 * frame["availability"]).drop(columns="availability")
+        chart = frame
+        if "period_start" in chart.columns and len(chart):
+            latest = chart["period_start"].max()
+            chart = chart[chart["period_start"] == latest]
+            context["charted"] = latest
+        if {"component", "vehicle_type"} <= set(chart.columns):
+            chart = chart[(chart["component"] != "all") & (chart["vehicle_type"] != "all")]
             for prefix, label in RAMS_FIGURES:
-                column = next((c for c in frame.columns if c.lower().startswith(prefix)
-                               and pd.api.types.is_numeric_dtype(frame[c]) and frame[c].notna().any()), None)
+                column = next((c for c in chart.columns if c.lower().startswith(prefix)
+                               and pd.api.types.is_numeric_dtype(chart[c]) and chart[c].notna().any()), None)
                 if column is not None:
-                    title = f"{label} per component and vehicle type ({column.replace('_', ' ')}, mean over the table's rows)"
-                    context["plots"].append(Markup(plots.rams_bars(frame, column, title)))
+                    when = f", {context['period']} from {fmt(context.get('charted'))}" if context["period"] else ""
+                    title = f"{label} per component and vehicle type ({column.replace('_', ' ').replace('pct', '%')}{when})"
+                    context["plots"].append(Markup(plots.rams_bars(chart, column, title)))
         context["columns"] = list(frame.columns)
         context["rows"] = records(frame.head(2000))
     clocks = section(data.read_layer_table, layers.record_dir(review.settings, layers.RESPONSE_CLOCKS), layers.RESPONSE_CLOCKS)
@@ -436,12 +543,39 @@ def models_page(review: ReviewData) -> Page:
     return page_of("models", context)
 
 
+def monitoring_page(review: ReviewData) -> Page:
+    """Drift (PSI per week), calibration over recent weeks and alert volume per depot (``railpm.review.monitoring``)."""
+    from railpm.review.monitoring import monitoring
+
+    found = section(monitoring, review.settings)
+    context: dict[str, Any] = {"found": found, "plots": []}
+    if found:
+        m = found.value
+        if len(m["drift"]):
+            context["plots"].append(Markup(plots.weekly_lines(
+                m["drift"], "psi", "what", "Drift: PSI per week against the first four weeks (0.1 and 0.25 dashed)", (0.1, 0.25))))
+        if len(m["calibration"]):
+            calibration = m["calibration"].melt(id_vars="week", value_vars=["predicted", "observed"], var_name="what")
+            context["plots"].append(Markup(plots.weekly_lines(
+                calibration, "value", "what", "Calibration: mean predicted probability and observed failure share per week")))
+        if len(m["volume"]):
+            context["plots"].append(Markup(plots.weekly_lines(m["volume"], "alerts_per_day", "depot", "Alerts per day, per depot and week")))
+        context["drift"] = records(m["drift"].pivot_table(index="week", columns="what", values="psi").reset_index()) if len(m["drift"]) else []
+        context["calibration"] = records(m["calibration"])
+    return page_of("monitoring", context)
+
+
 def inspections_page(review: ReviewData) -> Page:
     from railpm.review import plans
+
+    from railpm.review.signoff import plan_approvals
 
     found = section(plans.read_inspection_plan, review.settings)
     context: dict[str, Any] = {"plan": found}
     if found:
+        context["approvals"] = plan_approvals(review.settings.plans_dir / found.value.scored_day)
+        shown = found.value.rows.sort_values(["day", "depot", "vehicle_number"], kind="stable")[found.value.columns]
+        context["table"] = review.table("inspection_plan", shown)
         context["load_plot"] = Markup(plots.depot_load(found.value.load)) if not found.value.load.empty else None
     return page_of("inspections", context)
 
@@ -451,13 +585,18 @@ def spares_page(review: ReviewData) -> Page:
 
     found = section(plans.read_spares_plan, review.settings)
     context: dict[str, Any] = {"plan": found}
+    if found:
+        context["table"] = review.table("spares_plan", found.value.rows[found.value.columns])
     if found and not found.value.rows.empty and {"stock_level", "on_hand"} <= set(found.value.rows.columns):
         context["stock_plot"] = Markup(plots.stock_levels(found.value.rows))
     return page_of("spares", context)
 
 
 def feedback_page(review: ReviewData, limit: int = 500) -> Page:
-    return page_of("feedback", {"feedback": _feedback_section(review, None), "trace": section(_trace, review, limit)})
+    entries = section(review.feedback)
+    if entries:
+        entries = Section(review.table("feedback", feedback_frame(review), ("recorded_at", True)))
+    return page_of("feedback", {"feedback": entries, "trace": section(_trace, review, limit)})
 
 
 def _trace(review: ReviewData, limit: int) -> dict:
@@ -491,6 +630,42 @@ def render(env: Environment, page: Page, site: Site, **extra) -> str:
     return env.get_template(page.template).render(site=site, title=page.title, **page.context, **extra)
 
 
+def inspection_plan_frame(review: ReviewData) -> pd.DataFrame:
+    from railpm.review import plans
+
+    view = plans.read_inspection_plan(review.settings)
+    return view.rows.sort_values(["day", "depot", "vehicle_number"], kind="stable")[view.columns]
+
+
+def work_requests_frame(review: ReviewData) -> pd.DataFrame:
+    from railpm.review import plans, tables
+
+    view = plans.read_inspection_plan(review.settings)
+    try:
+        predictions = review.predictions().frame
+    except data.LayerMissing:
+        predictions = None
+    return tables.work_requests(view.rows, predictions, view.scored_day)
+
+
+def spares_plan_frame(review: ReviewData) -> pd.DataFrame:
+    from railpm.review import plans
+
+    view = plans.read_spares_plan(review.settings)
+    return view.rows[view.columns]
+
+
+def feedback_frame(review: ReviewData) -> pd.DataFrame:
+    return review.all_feedback().sort_values("recorded_at", ascending=False)[FEEDBACK_COLUMNS]
+
+
+TABLES: dict[str, Callable[[ReviewData], pd.DataFrame]] = {
+    "alerts": alerts_frame, "vehicles": vehicles_frame, "inspection_plan": inspection_plan_frame,
+    "work_requests": work_requests_frame, "spares_plan": spares_plan_frame, "feedback": feedback_frame,
+}
+"""Every exportable table by name: the page shows it, ``/export/<name>.csv|xlsx`` downloads the same rows."""
+
+
 PAGES: dict[str, PageSpec] = {spec.name: spec for spec in (
     PageSpec("overview", "Fleet risk", "/", "index.html", overview_page),
     PageSpec("vehicles", "Vehicles", "/vehicles", "vehicles.html", vehicles_page),
@@ -498,6 +673,7 @@ PAGES: dict[str, PageSpec] = {spec.name: spec for spec in (
     PageSpec("faults", "Faults", "/faults", "faults.html", faults_page),
     PageSpec("rams", "RAMS", "/rams", "rams.html", rams_page),
     PageSpec("models", "Model quality", "/models", "models.html", models_page),
+    PageSpec("monitoring", "Monitoring", "/monitoring", "monitoring.html", monitoring_page),
     PageSpec("inspections", "Inspection plan", "/plans/inspections", "inspections.html", inspections_page),
     PageSpec("spares", "Spares plan", "/plans/spares", "spares.html", spares_page),
     PageSpec("feedback", "Feedback trail", "/feedback", "feedback.html", feedback_page),

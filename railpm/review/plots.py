@@ -7,8 +7,11 @@ and searchable, and a per-figure hash salt keeps element ids unique within one p
 
 from __future__ import annotations
 
+import functools
 import html
 import io
+import threading
+from collections import OrderedDict
 
 import matplotlib
 import numpy as np
@@ -74,6 +77,37 @@ def normal_band(daily: pd.DataFrame, column: str, baseline_days: int = 60) -> tu
     return median - 3 * sigma, median + 3 * sigma
 
 
+_SVG_CACHE: "OrderedDict[tuple, str]" = OrderedDict()
+SVG_CACHE_SIZE = 512
+_SVG_LOCK = threading.Lock()
+
+
+def cached_by_content(draw):
+    """Reuse a figure drawn from the very same data: a vehicle page's figures change only when its data does,
+    and drawing them is most of the page's time. Keyed by a hash of the frame's content, so never stale."""
+
+    @functools.wraps(draw)
+    def wrapper(frame: pd.DataFrame, *args):
+        try:
+            key = (draw.__name__, tuple(frame.columns), int(pd.util.hash_pandas_object(frame, index=False).sum()),
+                   len(frame), args)
+        except TypeError:  # a cell pandas cannot hash: draw it every time
+            return draw(frame, *args)
+        with _SVG_LOCK:
+            if key in _SVG_CACHE:
+                _SVG_CACHE.move_to_end(key)
+                return _SVG_CACHE[key]
+        svg = draw(frame, *args)
+        with _SVG_LOCK:
+            _SVG_CACHE[key] = svg
+            while len(_SVG_CACHE) > SVG_CACHE_SIZE:
+                _SVG_CACHE.popitem(last=False)
+        return svg
+
+    return wrapper
+
+
+@cached_by_content
 def signal_trends(daily: pd.DataFrame, vehicle_type: str) -> str:
     """Daily mean (line) and min-max (shade) of each signal the vehicle reports, its normal band and limits."""
     signals = [s for s in contracts.signals_for_type(vehicle_type) if daily[f"{s.column}__mean"].notna().any()]
@@ -101,7 +135,8 @@ def signal_trends(daily: pd.DataFrame, vehicle_type: str) -> str:
         for limit in (signal.min, signal.max):
             if low - 0.25 * span <= limit <= high + 0.25 * span:
                 ax.axhline(limit, color=LIMIT, ls="--", lw=1, label="contract limit")
-        ax.set_title(f"{signal.description} [{signal.unit}]  limits {signal.min:g}..{signal.max:g}", fontsize=8.5, loc="left")
+        # a fixed title position: matplotlib's automatic one measures every tick label again (a fifth of the page)
+        ax.set_title(f"{signal.description} [{signal.unit}]  limits {signal.min:g}..{signal.max:g}", fontsize=8.5, loc="left", y=1.0)
         ax.tick_params(labelsize=7.5, labelbottom=i >= len(signals) - columns)
         ax.xaxis.set_major_locator(matplotlib.dates.AutoDateLocator(maxticks=6))
         ax.xaxis.set_major_formatter(matplotlib.dates.ConciseDateFormatter(ax.xaxis.get_major_locator()))
@@ -110,10 +145,13 @@ def signal_trends(daily: pd.DataFrame, vehicle_type: str) -> str:
     return to_svg(fig, "signal trends")
 
 
+@cached_by_content
 def fault_timeline(faults: pd.DataFrame) -> str:
     """Each fault as a dot on its subsystem's line, coloured by grade: clusters and escalations stand out."""
     subsystems = sorted(faults["subsystem"].unique()) if not faults.empty else []
-    fig = _figure(10, 1.0 + 0.32 * max(len(subsystems), 1))
+    height = 1.0 + 0.32 * max(len(subsystems), 1)
+    fig = _figure(10, height, constrained=False)
+    fig.subplots_adjust(left=0.13, right=0.88, bottom=0.45 / height, top=1 - 0.35 / height)
     ax = fig.add_subplot()
     for grade, colour in GRADE_COLOURS.items():
         rows = faults[faults["grade"] == grade]
@@ -125,14 +163,17 @@ def fault_timeline(faults: pd.DataFrame) -> str:
     ax.tick_params(labelsize=8)
     ax.xaxis.set_major_formatter(matplotlib.dates.ConciseDateFormatter(ax.xaxis.get_major_locator()))
     ax.legend(fontsize=7.5, loc="upper left", bbox_to_anchor=(1, 1), frameon=False)
-    ax.set_title("Fault timeline by subsystem", fontsize=10, loc="left")
+    ax.set_title("Fault timeline by subsystem", fontsize=10, loc="left", y=1.0)
     return to_svg(fig, "fault timeline")
 
 
+@cached_by_content
 def remaining_life(predictions: pd.DataFrame) -> str:
     """Expected remaining life per component with its interval, on one axis so the shortest stands out."""
     rows = predictions.sort_values("remaining_life_days", ascending=False)
-    fig = _figure(7, 0.8 + 0.3 * len(rows))
+    height = 0.8 + 0.3 * len(rows)
+    fig = _figure(7, height, constrained=False)
+    fig.subplots_adjust(left=0.2, right=0.97, bottom=0.5 / height, top=1 - 0.3 / height)
     ax = fig.add_subplot()
     y = np.arange(len(rows))
     colours = rows["risk_band"].map({"high": "#b2182b", "medium": "#ef8a62", "low": "#67a9cf"}).fillna(MUTED)
@@ -142,7 +183,7 @@ def remaining_life(predictions: pd.DataFrame) -> str:
     ax.set_xlabel("days", fontsize=8)
     ax.set_xlim(left=0)
     ax.tick_params(labelsize=8)
-    ax.set_title("Remaining life: estimate and interval", fontsize=10, loc="left")
+    ax.set_title("Remaining life: estimate and interval", fontsize=10, loc="left", y=1.0)
     return to_svg(fig, "remaining life")
 
 
@@ -243,3 +284,17 @@ def stock_levels(spares: pd.DataFrame, top: int = 25) -> str:
     ax.legend(fontsize=8, frameon=False, loc="lower right")
     ax.set_title(f"Stock on hand vs target, {len(rows)} depot-parts furthest below target", fontsize=10, loc="left")
     return to_svg(fig, "stock levels")
+
+
+def weekly_lines(frame: pd.DataFrame, value: str, series: str, title: str, guides: tuple[float, ...] = ()) -> str:
+    """A value per week, a line per series (e.g. PSI per feature, alerts per depot); dashed guide lines."""
+    fig = _figure(10, 3.0)
+    ax = fig.add_subplot()
+    for name, rows in frame.sort_values("week").groupby(series):
+        ax.plot(pd.to_datetime(rows["week"]), rows[value], marker="o", ms=3, lw=1.2, label=str(name).replace("_", " "))
+    for guide in guides:
+        ax.axhline(guide, color=LIMIT, ls="--", lw=0.8)
+    ax.tick_params(labelsize=8)
+    ax.legend(fontsize=7.5, frameon=False, ncols=3)
+    ax.set_title(title, fontsize=10, loc="left")
+    return to_svg(fig, title)

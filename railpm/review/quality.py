@@ -48,6 +48,10 @@ class VersionQuality:
     """Training plots as ``data:`` URIs, so a static page shows them without the store."""
     sampling: str = ""
     """Which component-days the classifier was fitted on (day stride, share of healthy days and their weight)."""
+    training: list[tuple[str, object]] = field(default_factory=list)
+    """What the version was trained on, as label/value pairs (records up to, rows, features, sampling)."""
+    run_link: str | None = None
+    """The run in the MLflow UI when the tracking store is a server; None for a local store."""
 
 
 @dataclass
@@ -112,8 +116,31 @@ def _version_quality(client: MlflowClient, version, aliases: list[str], with_ima
         headline=headline,
         backtest=_logged_table(client, version.run_id, "backtest/summary.json"),
         images=_images(client, version.run_id) if with_images else {},
+        training=_training(run),
+        run_link=_run_link(client, run),
         sampling=training_sampling(run.data.params),
     )
+
+
+def _training(run) -> list[tuple[str, object]]:
+    """The training set in words, from the run's tags and parameters (only what training logged)."""
+    params, tags = run.data.params, run.data.tags
+    out: list[tuple[str, object]] = []
+    if tags.get("railpm.last_day"):
+        out.append(("records up to", tags["railpm.last_day"]))
+    for key, label in (("rows", "training rows (component-days)"), ("numeric_features", "features")):
+        if params.get(key, "").isdigit():
+            out.append((label, int(params[key])))
+    out += [(k.replace("settings.", "").replace("_", " "), v) for k, v in sorted(params.items())
+            if any(word in k for word in ("sampl", "negative", "horizon_days", "min_train_days", "folds"))]
+    return out
+
+
+def _run_link(client: MlflowClient, run) -> str | None:
+    uri = str(client.tracking_uri)
+    if uri.startswith(("http://", "https://")):
+        return f"{uri.rstrip('/')}/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}"
+    return None
 
 
 def training_sampling(params: dict[str, str]) -> str:

@@ -49,7 +49,7 @@ def build_report(settings: Settings, progress: Callable[[int], None] | None = No
     """
     started = time.perf_counter()
     env = pages.environment()
-    review = pages.ReviewData(settings)
+    review = pages.ReviewData(settings, paged=False)
     review.prefetch_fleet()
 
     target = settings.reports_dir
