@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from railpm.models.freshness import MIN_WINDOW_DAYS, Window, freshness_decision, freshness_window, window_pr_auc
 from railpm.models.frames import LABEL
@@ -40,6 +41,7 @@ def test_window_pr_auc_is_the_mean_over_components_with_a_failure_on_labelled_ro
     assert window_pr_auc(rows, perfect) == (1.0 + 0.5) / 2
 
 
+@pytest.mark.slow
 def test_a_dismissal_reaches_the_next_champion_through_a_refit_of_the_same_recipe(model_fleet, tmp_path):
     """A champion trained two weeks ago; an engineer dismisses a prediction; the weekly retrain of the same recipe
     weighs that dismissal, is compared with the champion as registered on the newest window, and serves."""
