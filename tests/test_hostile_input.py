@@ -466,7 +466,7 @@ def test_a_redelivery_with_only_a_header_withdraws_every_record_into_the_revisio
 
 
 def test_csv_written_for_planners_carries_no_live_formula(tmp_path):
-    from railpm.planning.run import _write
+    from railpm.layers import write_atomically
 
     frame = pd.DataFrame(
         {
@@ -474,7 +474,7 @@ def test_csv_written_for_planners_carries_no_live_formula(tmp_path):
             "quantity": [-1, 2, 3, 4, 5, 6, 7],
         }
     )
-    _write(frame, tmp_path, "spares_plan")
+    write_atomically(frame, tmp_path, "spares_plan")
 
     with open(tmp_path / "spares_plan.csv", newline="") as handle:
         header, *rows = list(csv.reader(handle))
@@ -603,7 +603,7 @@ def test_property_whatever_lands_nothing_is_lost_nothing_outside_is_read_and_the
             assert [r["status"] for r in records if r["file"] == f"faults/{link.name}"] in ([], ["rejected"])
         ingested = [r for r in records if r["status"] == "ingested"]
         for record in ingested:
-            assert record["rows_in"] == record["accepted"] + record["quarantined"] + record["duplicates_removed"], record
+            assert record["rows_in"] == record["accepted"] + record["quarantined"] + record["duplicates_removed"] + record.get("held", 0), record
             quarantine = settings.quarantine_dir / "faults" / f"{record['part']}.parquet"
             assert (len(pd.read_parquet(quarantine)) if quarantine.exists() else 0) == record["quarantined"], record
         lake = lake_frame(settings, "faults")
