@@ -321,7 +321,7 @@ def evaluate_azure(settings, folder: Path, machines: int | None) -> dict:
     from railpm.adapters.azure_pdm import STEP, STEPS_PER_DAY, failures, from_steps, to_steps
     from railpm.models.frames import CATEGORICAL, LABEL, read_component_days
     from railpm.models.metrics import alarm_episodes, warnings_for_events
-    from railpm.models.pipeline import ModelParams, build_pipeline
+    from railpm.models.pipeline import build_pipeline
     from railpm.layers import COMPONENT_DAYS, record_dir
     from railpm.models.tasks import recipe
 

@@ -19,8 +19,8 @@ from railpm.escaping import terminal
 
 COMMAND_ORDER = (
     "demo",
-    "generate", "import", "ingest", "records", "backtest", "train", "score", "plan", "feedback",
-    "report", "review", "vehicle",
+    "generate", "onboard", "import", "ingest", "held", "records", "backtest", "train", "score", "plan", "feedback",
+    "report", "review", "users", "vehicle",
     "up", "down",
 )
 """``--help`` lists the main job, then the steps in the order data moves through them, then what reads their

@@ -177,3 +177,12 @@ def trained_fleet(model_fleet) -> LoggedTraining:
     decision = GateDecision(tags["railpm.gate"], tags["railpm.gate_reason"], metrics[PRIMARY_METRIC],
                             best_baseline, metrics.get("champion.primary_pr_auc_same_backtest"))
     return LoggedTraining(run.info.run_id, str(versions[0].version), decision, LoggedBacktest(table, life))
+
+
+@pytest.fixture
+def fleet_settings(settings: Settings) -> Settings:
+    """A fresh tiny review fleet per test (``helpers.write_review_fleet``), for tests that write (feedback)."""
+    from helpers import write_review_fleet
+
+    write_review_fleet(settings)
+    return settings

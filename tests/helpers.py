@@ -8,6 +8,7 @@ review app's layouts; a model version logged as training logs one.
 from __future__ import annotations
 
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -317,3 +319,63 @@ def add_accounts(settings) -> None:
 
     for username, role in ACCOUNTS:
         add_account(accounts_file(settings), username, name=username, role=role, password=PASSWORD)
+
+
+# Moved from the test modules that first needed them
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+def feedback_files(settings: Settings) -> list[Path]:
+    folder = settings.lake_dir / "feedback"
+    return sorted(folder.rglob("*.parquet")) if folder.exists() else []
+
+
+GOOD_DECISION = {"kind": "dismiss", "vehicle_number": "EMU-0001", "component": "wheelset",
+                 "scored_day": SCORED_DAY.isoformat(), "model_version": "3", "reason": "bearing replaced last week"}
+
+
+def sign_in(client, username: str) -> str:
+    """Sign in through the form; returns the session's CSRF token (also set as the JSON API's header)."""
+    page = client.get("/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    response = client.post("/login", data={"username": username, "password": PASSWORD, "csrf_token": token, "next": "/"},
+                           follow_redirects=False)
+    assert response.status_code == 303, response.text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/").text).group(1)
+    client.headers["X-CSRF-Token"] = token
+    client.csrf = token
+    return token
+
+
+def signed(client, fields: dict) -> dict:
+    return {**fields, "csrf_token": client.csrf}
+
+
+def write_csv(path: Path, feed: contracts.Feed, rows: list[dict], extra_lines: dict[int, str] | None = None) -> None:
+    """Rows as CSV lines; ``extra_lines`` inserts raw lines at 1-based record numbers."""
+    lines = [",".join("" if r.get(c) is None else str(r[c]) for c in feed.column_names) for r in rows]
+    for record in sorted(extra_lines or {}):
+        lines.insert(record - 1, extra_lines[record])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join([",".join(feed.column_names), *lines]) + "\n")
+
+
+def write_jsonl(path: Path, rows: list[dict | str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows))
+
+
+def land_registry(settings: Settings) -> None:
+    vehicles = [
+        {"vehicle_number": v, "vehicle_type": t, "home_depot": "DEP-NORTH", "commissioning_date": "2015-03-01", "daily_km_mean": 600}
+        for v, t in (("EMU-0001", "EMU"), ("EMU-0002", "EMU"), ("WAGON-0001", "WAGON"))
+    ]
+    write_csv(settings.landing_dir / "vehicles" / "vehicles.csv", contracts.VEHICLES, vehicles)
+
+
+def lake_rows(settings: Settings, feed: str) -> pd.DataFrame:
+    return pd.read_parquet(settings.lake_dir / feed)

@@ -50,7 +50,6 @@ def test_a_dismissal_reaches_the_next_champion_through_a_refit_of_the_same_recip
     import mlflow
     from mlflow import MlflowClient
 
-    from railpm import contracts
     from railpm.config import Settings
     from railpm.feedback import Feedback, feedback_dir_of, record_feedback
     from railpm.models import tracking

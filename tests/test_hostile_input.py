@@ -19,13 +19,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from test_expectations import FAULT, telemetry_row
-from test_ingest import land_registry, write_csv, write_jsonl
+from helpers import CHROMIUM, CHROMIUM_ARGS, FAULT, land_registry, telemetry_row, write_csv, write_jsonl
 from typer.testing import CliRunner
 
 from railpm import contracts
 from railpm.config import FleetSettings, IngestSettings, Settings
-from railpm.ingest import ingest_file, ingest_landing, summarise
+from railpm.ingest import ingest_landing, summarise
 from railpm.ingest.history import deliveries, part_as_delivered
 from railpm.ingest.lake import contract_schema
 from railpm.ingest.runs import read_ignored, read_run_records
@@ -493,7 +492,6 @@ def test_csv_written_for_planners_carries_no_live_formula(tmp_path):
 
 def test_data_docs_of_a_hostile_delivery_run_no_script_in_chromium(settings):
     from playwright.sync_api import sync_playwright
-    from test_review_browser import CHROMIUM, CHROMIUM_ARGS
 
     land_registry(settings)
     script = "<script>window.__xss = 1</script>"

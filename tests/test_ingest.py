@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -10,7 +9,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from helpers import FAULT, telemetry_row
+from helpers import FAULT, land_registry, lake_rows, telemetry_row, write_csv, write_jsonl
 
 from railpm import contracts
 from railpm.config import FleetSettings, Settings
@@ -26,35 +25,9 @@ def settings(tmp_path: Path) -> Settings:
     return Settings(data_root=tmp_path / "data", fleet=FleetSettings(days=31))
 
 
-def write_csv(path: Path, feed: contracts.Feed, rows: list[dict], extra_lines: dict[int, str] | None = None) -> None:
-    """Rows as CSV lines; ``extra_lines`` inserts raw lines at 1-based record numbers."""
-    lines = [",".join("" if r.get(c) is None else str(r[c]) for c in feed.column_names) for r in rows]
-    for record in sorted(extra_lines or {}):
-        lines.insert(record - 1, extra_lines[record])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join([",".join(feed.column_names), *lines]) + "\n")
-
-
-def write_jsonl(path: Path, rows: list[dict | str]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows))
-
-
-def land_registry(settings: Settings) -> None:
-    vehicles = [
-        {"vehicle_number": v, "vehicle_type": t, "home_depot": "DEP-NORTH", "commissioning_date": "2015-03-01", "daily_km_mean": 600}
-        for v, t in (("EMU-0001", "EMU"), ("EMU-0002", "EMU"), ("WAGON-0001", "WAGON"))
-    ]
-    write_csv(settings.landing_dir / "vehicles" / "vehicles.csv", contracts.VEHICLES, vehicles)
-
-
 def quarantined(settings: Settings, feed: str, part: str) -> dict[int, str]:
     table = pd.read_parquet(settings.quarantine_dir / feed / f"{part}.parquet")
     return dict(zip(table["_source_row"], table["_rules"]))
-
-
-def lake_rows(settings: Settings, feed: str) -> pd.DataFrame:
-    return pd.read_parquet(settings.lake_dir / feed)
 
 
 def test_malformed_lines_are_quarantined_with_their_record_number_and_counts_reconcile(settings):

@@ -6,8 +6,7 @@ from datetime import date, datetime, timezone
 
 import pandas as pd
 import pytest
-from test_expectations import telemetry_row
-from test_ingest import land_registry, lake_rows, write_csv
+from helpers import land_registry, lake_rows, telemetry_row, write_csv
 
 from railpm import contracts
 from railpm.config import FleetSettings, Settings

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
 
-import pandas as pd
 import pytest
 from chispa import assert_df_equality
 from pyspark.sql import types as T

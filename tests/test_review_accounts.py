@@ -14,9 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from railpm.config import Settings
-from test_review_pages import (  # noqa: F401  (fleet_settings is a fixture)
-    GOOD_DECISION, PASSWORD, add_accounts, feedback_files, fleet_settings, log_version, sign_in, signed,
-)
+from helpers import GOOD_DECISION, PASSWORD, add_accounts, feedback_files, log_version, sign_in, signed
 
 
 @pytest.fixture

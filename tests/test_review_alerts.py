@@ -11,8 +11,7 @@ import pytest
 
 from railpm import contracts
 from railpm.feedback import FEEDBACK_SCHEMA, alert_status
-from test_review_pages import SCORED_DAY, add_accounts, feedback_files, sign_in, signed  # noqa: F401
-from test_review_pages import fleet_settings  # noqa: F401  (fixture)
+from helpers import SCORED_DAY, add_accounts, sign_in, signed
 
 D = date(2025, 3, 10)
 LABEL = contracts.LABEL_FAILS_WITHIN_HORIZON

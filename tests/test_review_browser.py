@@ -24,12 +24,9 @@ import pandas as pd
 import pytest
 
 from helpers import (
-    ACCOUNTS, PASSWORD, SCORED_DAY, add_accounts, free_port, log_version, write_component_days, write_review_fleet,
+    ACCOUNTS, CHROMIUM, CHROMIUM_ARGS, PASSWORD, SCORED_DAY, add_accounts, free_port, log_version, write_component_days, write_review_fleet,
 )
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
 SHARED_SCREENSHOTS = Path("/tmp/railpm_screenshots")
 PAGE_TIMEOUT_MS = 120_000
 START_TIMEOUT_S = 180

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, timedelta, timezone
-from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
 import numpy as np
@@ -21,15 +20,9 @@ from railpm import contracts
 from railpm.config import Settings
 
 from helpers import (
-    ACCOUNTS, FLEET, PASSWORD, SCORED_DAY, add_accounts, at, links_of, log_version, write_day_partitioned, write_review_fleet,
+    FLEET, GOOD_DECISION, SCORED_DAY, add_accounts, at, feedback_files, links_of, log_version, sign_in, signed,
+    write_day_partitioned, write_review_fleet,
 )
-
-@pytest.fixture
-def fleet_settings(settings: Settings) -> Settings:
-    """A fresh tiny fleet per test, for tests that write (feedback)."""
-    write_review_fleet(settings)
-    return settings
-
 
 @pytest.fixture(scope="module")
 def shared_fleet(tmp_path_factory) -> Settings:
@@ -211,31 +204,6 @@ def test_normal_band_is_robust_to_the_drift_it_is_read_against():
 # --------------------------------------------------------------------------------------------------
 # Feedback: stored through railpm.feedback, refused when malformed, never rendered as markup
 # --------------------------------------------------------------------------------------------------
-
-def feedback_files(settings: Settings) -> list[Path]:
-    folder = settings.lake_dir / "feedback"
-    return sorted(folder.rglob("*.parquet")) if folder.exists() else []
-
-
-GOOD_DECISION = {"kind": "dismiss", "vehicle_number": "EMU-0001", "component": "wheelset",
-                 "scored_day": SCORED_DAY.isoformat(), "model_version": "3", "reason": "bearing replaced last week"}
-
-
-def sign_in(client, username: str) -> str:
-    """Sign in through the form; returns the session's CSRF token (also set as the JSON API's header)."""
-    page = client.get("/login")
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-    response = client.post("/login", data={"username": username, "password": PASSWORD, "csrf_token": token, "next": "/"},
-                           follow_redirects=False)
-    assert response.status_code == 303, response.text
-    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/").text).group(1)
-    client.headers["X-CSRF-Token"] = token
-    client.csrf = token
-    return token
-
-
-def signed(client, fields: dict) -> dict:
-    return {**fields, "csrf_token": client.csrf}
 
 
 @pytest.fixture

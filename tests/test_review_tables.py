@@ -11,8 +11,7 @@ import pandas as pd
 import pytest
 
 from railpm.review import tables
-from test_review_pages import add_accounts, sign_in  # noqa: F401
-from test_review_pages import fleet_settings  # noqa: F401  (fixture)
+from helpers import add_accounts, sign_in
 
 
 def fleet_frame(n: int = 120) -> pd.DataFrame:

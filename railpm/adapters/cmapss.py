@@ -15,7 +15,7 @@ area: it is for scoring). Mapping:
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 import pandas as pd

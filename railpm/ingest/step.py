@@ -26,7 +26,6 @@ import json
 import os
 import shutil
 from datetime import datetime
-from pathlib import Path
 from time import perf_counter
 
 import numpy as np
