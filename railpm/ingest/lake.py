@@ -30,7 +30,7 @@ from railpm import contracts
 from railpm.contracts import Feed
 from railpm.expectations import ROW_ID
 from railpm.expectations.suites import value_column
-from railpm.arrow import ARROW_TYPES, INGEST_RUN, INGESTED_AT, arrow_schema as contract_schema
+from railpm.arrow import ARRIVAL_COLUMNS, ARROW_TYPES, INGEST_RUN, INGESTED_AT, arrow_schema as contract_schema  # noqa: F401 (re-exported)
 from railpm.layers import lake_dir_of
 
 SOURCE_FILE = "_source_file"
