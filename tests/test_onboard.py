@@ -98,7 +98,7 @@ def test_example_exports_onboard_ingest_and_build_records_with_every_record_acco
     for key, entry in profile["feeds"].items():
         run = runs[f"{key}.parquet"]
         assert run["status"] == "ingested" and run["rows_in"] == entry["rows"]
-        assert run["accepted"] + run["quarantined"] + run["duplicates_removed"] == run["rows_in"]
+        assert run["accepted"] + run["quarantined"] + run["duplicates_removed"] + run.get("held", 0) == run["rows_in"]
         assert run["rules"] == entry["rules"], key
     assert runs["faults/tcms.parquet"]["rules"] == {"depot_not_null": 1, "fault_code_allowed": 1, "subsystem_not_null": 1,
                                                     "vehicle_known": 1, "vehicle_type_not_null": 1}
