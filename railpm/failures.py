@@ -44,6 +44,9 @@ def failures(work_orders: pd.DataFrame, faults: pd.DataFrame) -> pd.DataFrame:
     """The failures of small pandas frames (one vehicle's trail, a test) by the same SQL, through DuckDB."""
     import duckdb
 
+    # An empty frame read from nowhere has object columns, which DuckDB binds as NULL: no interval arithmetic.
+    work_orders = work_orders.assign(**{c: pd.to_datetime(work_orders[c], utc=True) for c in ("opened_at", "closed_at")})
+    faults = faults.assign(ts=pd.to_datetime(faults["ts"], utc=True))
     with duckdb.connect() as con:
         con.register("work_orders", work_orders)
         con.register("faults", faults)
