@@ -457,7 +457,7 @@ def create_app(settings: Settings, *, host: str = "127.0.0.1") -> FastAPI:
         if isinstance(values, Response):
             return values
         try:
-            folder = plans.latest_plan_folder(settings.plans_dir, "inspection_plan.parquet", "inspection_plan")
+            folder = plans.latest_plan_folder(settings.plans_dir, "inspection_plan", "inspection_plan")
         except LayerMissing as exc:
             return error_page(request, 404, "No plan", str(exc))
         if values.get("plan") != folder.name:
