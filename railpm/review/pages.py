@@ -258,6 +258,8 @@ def environment() -> Environment:
     env.filters["words"] = lambda v: str(v).replace("_", " ")
     env.globals["PAGES"], env.globals["NAV"] = PAGES, [name for name, spec in PAGES.items() if spec.nav]
     env.globals["CLOSINGS"] = CLOSINGS
+    # A page rendered outside the app (the static report, a test) has no account: no right, no form token.
+    env.globals["may"], env.globals["csrf_token"] = (lambda right: False), ""
     return env
 
 
