@@ -93,6 +93,7 @@ def read_table(path: Path) -> pd.DataFrame:
     return ds.dataset(path, format="parquet", partitioning="hive").to_table().to_pandas()
 
 
+@pytest.mark.slow  # `railpm records` end to end: the unit lane's, not the fast lane's
 def test_railpm_records_builds_every_table_and_times_each_job(records_built, tiny_lake):
     output = records_built.output
     for job in RECORD_JOBS:
@@ -117,6 +118,7 @@ def test_railpm_records_builds_every_table_and_times_each_job(records_built, tin
     assert every["faults"].sum() == len(read_table(tiny_lake.lake_dir / "faults"))
 
 
+@pytest.mark.slow  # `railpm records` end to end: the unit lane's, not the fast lane's
 def test_railpm_vehicle_prints_the_dossier_for_a_reliability_engineer(records_built, tiny_lake):
     dossier = read_table(tiny_lake.records_dir / "vehicle_dossier").set_index("vehicle_number")
     number = dossier["failures_total"].idxmax()  # a vehicle with a failure, if any
@@ -144,6 +146,7 @@ def test_railpm_vehicle_prints_the_dossier_for_a_reliability_engineer(records_bu
         assert signal.column in out
 
 
+@pytest.mark.slow  # `railpm records` end to end: the unit lane's, not the fast lane's
 def test_an_unknown_vehicle_says_which_numbers_exist(records_built, tiny_lake):
     result = CliRunner().invoke(app, ["vehicle", "EMU-001", "--data-root", str(tiny_lake.data_root)], env={"COLUMNS": "300"})
     assert result.exit_code == 1

@@ -96,6 +96,7 @@ def test_import_command_writes_landing_files_catalogue_and_settings(tmp_path):
 
 
 @needs_data
+@pytest.mark.slow  # ingest and the four record jobs end to end: the unit lane's, not the fast lane's
 def test_azure_slice_runs_through_ingest_and_the_record_jobs_without_telemetry(tmp_path):
     """The fleet without telemetry, end to end in a child process: GX ingest, Spark vehicle_days and
     component_days, and the failure classifier of railpm.models fitted on split 1 (3 machines: ~10 s of
