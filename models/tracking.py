@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
+import pandas as pd
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
@@ -97,3 +98,12 @@ def champion_record(client: MlflowClient, model_name: str) -> tuple[object, dict
 
 def set_alias(client: MlflowClient, model_name: str, alias: str, version: str) -> None:
     client.set_registered_model_alias(model_name, alias, version)
+
+
+def logged_table(client: MlflowClient, run_id: str, path: str) -> pd.DataFrame:
+    """A table a run logged with ``mlflow.log_table`` (JSON ``columns`` + ``data``), read from its artifacts.
+
+    ``MlflowClient.load_table`` finds a run's tables through a tag that a run logged from an Airflow task lacks.
+    """
+    payload = json.loads(Path(client.download_artifacts(run_id, path)).read_text())
+    return pd.DataFrame(payload["data"], columns=payload["columns"])

@@ -158,20 +158,13 @@ class LoggedTraining:
     backtest: LoggedBacktest
 
 
-def logged_table(client, run_id: str, path: str) -> pd.DataFrame:
-    """A table the run logged with ``mlflow.log_table`` (JSON ``columns`` + ``data``), read from its artifacts
-    (``MlflowClient.load_table`` finds a run's tables through a tag a run logged from an Airflow task lacks)."""
-    payload = json.loads(Path(client.download_artifacts(run_id, path)).read_text())
-    return pd.DataFrame(payload["data"], columns=payload["columns"])
-
-
 @pytest.fixture(scope="session")
 def trained_fleet(model_fleet) -> LoggedTraining:
     """The version the main job's fleet_train DAG registered (training is the suite's dearest step: once)."""
     from mlflow import MlflowClient
 
     from railpm.models.backtest import METHODS
-    from railpm.models.tracking import PRIMARY_METRIC, GateDecision
+    from railpm.models.tracking import PRIMARY_METRIC, GateDecision, logged_table
 
     client = MlflowClient(tracking_uri=model_fleet.tracking_uri, registry_uri=model_fleet.tracking_uri)
     versions = client.search_model_versions(f"name='{model_fleet.model.registered_model_name}'")

@@ -9,7 +9,6 @@ the default SQLite store and an MLflow server. The figures are the ones training
 from __future__ import annotations
 
 import base64
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -156,12 +155,12 @@ def training_sampling(params: dict[str, str]) -> str:
 
 def _logged_table(client: MlflowClient, run_id: str, path: str) -> pd.DataFrame | None:
     """A table logged with ``mlflow.log_table`` (JSON with ``columns`` and ``data``), or None if absent."""
+    from railpm.models.tracking import logged_table
+
     try:
-        local = Path(client.download_artifacts(run_id, path))
+        frame = logged_table(client, run_id, path)
     except (MlflowException, OSError):
         return None
-    payload = json.loads(local.read_text())
-    frame = pd.DataFrame(payload["data"], columns=payload["columns"])
     if "method" in frame.columns:
         frame["method"] = frame["method"].map(lambda m: METHOD_LABELS.get(m, m))
     return frame
