@@ -51,6 +51,7 @@ def release_held(settings: Settings, reference_time: datetime, run_id: str | Non
     known = set(lake.registry_vehicle_types(settings.lake_dir))
     stamp = reference_time.strftime("%Y%m%dT%H%M%S")
     releases = []
+    gates = {}  # one suite input per feed: the registry and catalogue do not change while releasing
     for feed, part in parts:
         path = lake.quarantine_path(settings.held_dir, feed, part)
         held = pq.read_table(path).to_pandas()
@@ -60,7 +61,9 @@ def release_held(settings: Settings, reference_time: datetime, run_id: str | Non
         source = str(held[lake.SOURCE_FILE].iloc[0])
         rows = held.loc[now_known, [ROW_ID, *feed.column_names]].reset_index(drop=True)
         release_part = f"{part.split(RELEASE_MARK)[0]}{RELEASE_MARK}{stamp}"
-        frame, verdict = validate_rows(feed, rows, fleet_suite_inputs(settings, feed, reference_time), f"{source} (released)")
+        if feed.name not in gates:
+            gates[feed.name] = fleet_suite_inputs(settings, feed, reference_time)
+        frame, verdict = validate_rows(feed, rows, gates[feed.name], f"{source} (released)")
         stored = store_rows(settings, feed, source, release_part, frame, verdict, pd.DataFrame({ROW_ID: pd.Series(dtype="int64"), lake.RAW_LINE: pd.Series(dtype=object)}), 0, reference_time, run_id)
         record = {
             "file": source,
