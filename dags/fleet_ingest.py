@@ -1,8 +1,8 @@
 """fleet_ingest: new landing files through the Great Expectations gate into the partitioned Parquet lake.
 
-Every hour it lists the landing files whose content was not ingested yet and ingests each in its own mapped
-task, stage by stage: the vehicle registry first (the other feeds' vehicles are checked against it), then the parts
-catalogue (stock and work orders name its parts), then telemetry, faults, work orders and stock. Each task
+Every hour it lists the landing files whose content was not ingested yet and ingests them in mapped tasks of up
+to ``RAILPM_INGEST__FILES_PER_TASK`` files of one feed (a task start costs seconds on a scheduler), stage by stage: the vehicle registry first (the other feeds' vehicles are checked against it), then the parts
+catalogue (stock and work orders name its parts), then telemetry, faults, work orders and stock. Each file
 is one call to ``railpm.ingest.ingest_file``: accepted records go to ``lake/<feed>/``, rejected ones to
 ``quarantine/<feed>/`` with the rules they broke, unreadable files to ``rejected_files/``, and a run record
 that reconciles every record to ``runs/``; records of a vehicle the registry does not know yet are held
@@ -27,21 +27,25 @@ from railpm.deploy.dag_defaults import dag_defaults
 @dag(schedule="@hourly", doc_md=__doc__, **dag_defaults("ingest", "great-expectations", retry_delay=timedelta(minutes=1)))
 def fleet_ingest():
     @task(trigger_rule="none_failed")
-    def list_new_landing_files(stage: str, dag_run=None) -> list[str]:
+    def list_new_landing_files(stage: str, dag_run=None) -> list[list[str]]:
         from railpm.config import get_settings
-        from railpm.ingest import new_landing_files_by_stage, record_ignored_files
+        from railpm.ingest import landing_batches, new_landing_files_by_stage, record_ignored_files
 
+        settings = get_settings()
         if stage == "registry":  # once per run: what lies in landing/ but is no landing file, with its reason
-            record_ignored_files(get_settings(), dag_run.run_after)
-        return new_landing_files_by_stage(get_settings())[stage]
+            record_ignored_files(settings, dag_run.run_after)
+        return landing_batches(settings, new_landing_files_by_stage(settings)[stage])
 
-    @task(map_index_template="{{ task.op_kwargs['relative'] }}")
-    def ingest_landing_file(relative: str, dag_run=None) -> dict:
+    @task(map_index_template="{{ task.op_kwargs['batch'][0] }} and {{ task.op_kwargs['batch'] | length - 1 }} more")
+    def ingest_landing_files(batch: list[str], dag_run=None) -> list[dict]:
         from railpm.config import get_settings
         from railpm.ingest import ingest_file
 
-        record = ingest_file(get_settings(), relative, reference_time=dag_run.logical_date or dag_run.run_after, run_id=dag_run.run_id)
-        return {k: record.get(k) for k in ("file", "status", "rows_in", "accepted", "quarantined", "duplicates_removed", "held", "error")}
+        settings, summaries = get_settings(), []
+        for relative in batch:
+            record = ingest_file(settings, relative, reference_time=dag_run.logical_date or dag_run.run_after, run_id=dag_run.run_id)
+            summaries.append({k: record.get(k) for k in ("file", "status", "rows_in", "accepted", "quarantined", "duplicates_removed", "held", "error")})
+        return summaries
 
     @task(trigger_rule="none_failed")
     def release_held_records(dag_run=None) -> list[str]:
@@ -52,7 +56,7 @@ def fleet_ingest():
         return sorted({record["file"] for record in released})
 
     @task(trigger_rule="none_failed")
-    def build_data_docs(*new_files: list[str]) -> str | None:
+    def build_data_docs(*new_files: list) -> str | None:
         if not any(new_files):
             raise AirflowSkipException("no new landing files in this run: the Data Docs are current")
         from railpm.config import get_settings
@@ -62,9 +66,10 @@ def fleet_ingest():
         return str(index) if index else None
 
     @task(trigger_rule="none_failed", outlets=[LAKE_UPDATES])
-    def publish_lake_tables(*new_files: list[str], outlet_events=None) -> list[str]:
+    def publish_lake_tables(*new_files: list, outlet_events=None) -> list[str]:
         by_feed: dict[str, list[str]] = {}
-        for relative in (relative for files in new_files for relative in files):
+        flat = (item for files in new_files for item in files)  # batches of the list tasks, names of the release
+        for relative in (r for item in flat for r in ([item] if isinstance(item, str) else item)):
             by_feed.setdefault(relative.partition("/")[0], []).append(relative)
         feeds = sorted(set(by_feed) & set(LAKE))
         if not feeds:
@@ -76,7 +81,7 @@ def fleet_ingest():
     stages = []
     for stage in ("registry", "catalogue", "events"):
         files = list_new_landing_files.override(task_id=f"list_new_{stage}_files")(stage)
-        ingest = ingest_landing_file.override(task_id=f"ingest_{stage}", trigger_rule="none_failed").expand(relative=files)
+        ingest = ingest_landing_files.override(task_id=f"ingest_{stage}", trigger_rule="none_failed").expand(batch=files)
         if stages:
             stages[-1][1] >> files
         stages.append((files, ingest))

@@ -1,10 +1,12 @@
 """fleet_records: the vehicle records, rebuilt by Spark whenever the lake gets new telemetry, faults, work
 orders or vehicles.
 
-Scheduled on the lake Assets ``fleet_ingest`` publishes (any of the four). Each task is one ``spark-submit``
-of a railpm job through the Spark provider's ``SparkSubmitOperator`` (``railpm.jobs.spark_submit``), so the same
-job files run on ``local[*]`` or a cluster: the master is the Airflow connection ``railpm_spark`` if the
-deployment defines one, else ``RAILPM_SPARK__MASTER`` (``local[*]`` by default). In order:
+Scheduled on the lake Assets ``fleet_ingest`` publishes (any of the four). Its one task is one ``spark-submit``
+of ``railpm.jobs.records`` through the Spark provider's ``SparkSubmitOperator`` (``railpm.jobs.spark_submit``):
+one Spark application runs the four jobs in turn (a JVM and a driver start once, not four times), and the same
+file runs on ``local[*]`` or a cluster: the master is the Airflow connection ``railpm_spark`` if the
+deployment defines one, else ``RAILPM_SPARK__MASTER`` (``local[*]`` by default). The jobs, in order, each
+reported as a progress line as it starts and ends:
 
 1. ``vehicle_days``: one record per vehicle and day (``records/vehicle_days``);
 2. ``component_days``: one per vehicle, day and component with its labels (``records/component_days``),
@@ -13,7 +15,7 @@ deployment defines one, else ``RAILPM_SPARK__MASTER`` (``local[*]`` by default).
    availability with the fault summary (``records/vehicle_dossier``, ``records/fleet_rams``,
    ``records/fault_summary``).
 
-Every job overwrites what it recomputes, so a rerun or a retry leaves the same records. The data root comes
+Every job overwrites what it recomputes, so a rerun or a retry leaves the same records; a retry reruns all four. The data root comes
 from ``RAILPM_DATA_ROOT`` on the worker.
 """
 
@@ -32,11 +34,7 @@ from railpm.jobs.spark_submit import RecordsJobOperator
     **dag_defaults("records", "spark"),
 )
 def fleet_records():
-    vehicle_days = RecordsJobOperator(task_id="vehicle_days", job="vehicle_days", outlets=[VEHICLE_DAYS])
-    component_days = RecordsJobOperator(task_id="component_days", job="component_days", outlets=[COMPONENT_DAYS])
-    dossier = RecordsJobOperator(task_id="vehicle_dossier", job="vehicle_dossier", outlets=[VEHICLE_DOSSIER])
-    rams = RecordsJobOperator(task_id="fleet_rams", job="fleet_rams", outlets=[FLEET_RAMS])
-    vehicle_days >> component_days >> [dossier, rams]
+    RecordsJobOperator(task_id="build_records", outlets=[VEHICLE_DAYS, COMPONENT_DAYS, VEHICLE_DOSSIER, FLEET_RAMS])
 
 
 fleet_records()

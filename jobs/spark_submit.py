@@ -38,28 +38,33 @@ def forwarded_environment(environ: dict[str, str] | None = None) -> dict[str, st
 
 
 class RecordsJobOperator(SparkSubmitOperator):
-    """``spark-submit`` one records job (``railpm.jobs.<job>``): application, master and environment from
-    railpm's settings on the worker."""
+    """``spark-submit`` the record jobs (``railpm.jobs.records``, all of them by default) as one application:
+    application, master and environment from railpm's settings on the worker."""
 
-    def __init__(self, *, job: str, **kwargs: Any) -> None:
+    def __init__(self, *, jobs: tuple[str, ...] | None = None, **kwargs: Any) -> None:
+        from railpm.jobs.records import RECORD_JOBS, job_module
+
+        self.jobs = tuple(jobs or RECORD_JOBS)
+        for job in self.jobs:
+            job_module(job)  # an unknown job fails when the DAG is parsed, not on the worker
         kwargs.setdefault("conn_id", SPARK_CONN_ID)
-        kwargs.setdefault("name", f"railpm-{job.replace('_', '-')}")
+        kwargs.setdefault("name", "railpm-records")
+        kwargs.setdefault("application_args", list(self.jobs))
         super().__init__(**kwargs)
-        self.job = job
         self.spark_conn_id = kwargs["conn_id"]
 
     def execute(self, context: Any) -> None:
+        import railpm.jobs.records
         from railpm.config import get_settings
-        from railpm.jobs.records import job_path
 
         settings = get_settings()
-        self.application = str(job_path(self.job))
+        self.application = railpm.jobs.records.__file__
         self.env_vars = {**forwarded_environment(), **(self.env_vars or {})}
         # A local driver's heap is fixed when its JVM starts: it has to be given at submission.
         self.conf = {"spark.driver.memory": settings.spark.driver_memory, **(self.conf or {})}
         self._default_master(settings.spark.master)
         self._find_spark_submit()
-        self.log.info("submitting %s (records job %s)", self.application, self.job)
+        self.log.info("submitting %s (records jobs %s)", self.application, ", ".join(self.jobs))
         super().execute(context)
 
     def _default_master(self, master: str) -> None:

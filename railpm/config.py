@@ -104,6 +104,11 @@ class IngestSettings(BaseModel):
     max_line_bytes: int = Field(1024**2, ge=16, description="longest line of a CSV or JSON-lines file")
     max_field_bytes: int = Field(64 * 1024, ge=1, description="longest single value of any format")
     max_rows: int = Field(20_000_000, ge=1, description="most records in one landing file")
+    files_per_task: int = Field(
+        12, ge=1,
+        description="landing files of one feed that one ingest task takes in turn: a task start costs seconds on a"
+        " scheduler, and a retried task skips the files it already ingested (content hash)",
+    )
     naive_timestamps: dict[str, str] = Field(
         {},
         description='per feed, how a timestamp without a zone offset is read: "reject" (rule <column>_has_zone)'

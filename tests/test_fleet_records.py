@@ -33,7 +33,7 @@ print("SHAPE " + json.dumps({
     "outlets": {t.task_id: [o.name for o in t.outlets] for t in dag.tasks},
     "operators": sorted({type(t).__name__ for t in dag.tasks}),
     "spark_submit": all(isinstance(t, SparkSubmitOperator) for t in dag.tasks),
-    "jobs": {t.task_id: [t.job, t.spark_conn_id] for t in dag.tasks},
+    "jobs": {t.task_id: [list(t.jobs), t.spark_conn_id, t.application_args] for t in dag.tasks},
     "condition": type(dag.timetable.asset_condition).__name__,
     "assets": [a.name for a in dag.timetable.asset_condition.objects],
 }))
@@ -41,20 +41,17 @@ print("SHAPE " + json.dumps({
 
 
 @pytest.mark.airflow
-def test_fleet_records_runs_on_the_lake_and_submits_each_job_in_order(airflow_env):
+def test_fleet_records_runs_on_the_lake_and_submits_the_jobs_in_order_as_one_application(airflow_env):
     shape = run_marked(SHAPE, "SHAPE", airflow_env)
     assert shape["errors"] == {}
     # Any of the four lake tables fleet_ingest publishes starts it (not all four: vehicles rarely change).
     assert shape["condition"] == "AssetAny"
     assert sorted(shape["assets"]) == sorted(f"railpm.lake.{f}" for f in ("telemetry", "faults", "work_orders", "vehicles"))
-    assert shape["tasks"] == {"vehicle_days": ["component_days"], "component_days": ["fleet_rams", "vehicle_dossier"],
-                              "vehicle_dossier": [], "fleet_rams": []}
-    assert shape["outlets"] == {"vehicle_days": ["railpm.records.vehicle_days"],
-                                "component_days": ["railpm.records.component_days"],
-                                "vehicle_dossier": ["railpm.records.vehicle_dossier"],
-                                "fleet_rams": ["railpm.records.fleet_rams"]}
+    # One task, one Spark application for the four jobs in order; it publishes every record table it writes.
+    assert shape["tasks"] == {"build_records": []}
+    assert shape["outlets"] == {"build_records": [f"railpm.records.{job}" for job in RECORD_JOBS]}
     assert shape["operators"] == ["RecordsJobOperator"] and shape["spark_submit"]
-    assert shape["jobs"] == {job: [job, "railpm_spark"] for job in RECORD_JOBS}
+    assert shape["jobs"] == {"build_records": [list(RECORD_JOBS), "railpm_spark", list(RECORD_JOBS)]}
 
 
 # ------------------------------------------------------------------------------------------------

@@ -42,9 +42,8 @@ def test_window_pr_auc_is_the_mean_over_components_with_a_failure_on_labelled_ro
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="open (issue 15): on the main job's fleet the champion, trained on records cut 14 days before the "
-                   "last, is scored on a window its 30-day labels already saw (0.93 against the refit's 0.57): the "
-                   "test's champion must be trained on the labels known at its cut before this can pass", strict=False)
+@pytest.mark.xfail(reason="issue 15: before its labels were censored at its cut, the champion scored 0.93 on a window its "
+                   "labels had seen against the refit's 0.57; censored (censor_at), it is to be confirmed in CI", strict=False)
 def test_a_dismissal_reaches_the_next_champion_through_a_refit_of_the_same_recipe(model_fleet, tmp_path):
     """A champion trained two weeks ago; an engineer dismisses a prediction; the weekly retrain of the same recipe
     weighs that dismissal, is compared with the champion as registered on the newest window, and serves."""
@@ -57,6 +56,7 @@ def test_a_dismissal_reaches_the_next_champion_through_a_refit_of_the_same_recip
     from railpm.feedback import Feedback, feedback_dir_of, record_feedback
     from railpm.models import tracking
     from railpm.layers import COMPONENT_DAYS, record_dir
+    from railpm.models.frames import censor_at
     from railpm.models.tasks import artifact_root, recipe, score_fleet, train_fleet, training_records
     from railpm.models.train import FRESH_CHAMPION_METRIC, FRESH_REFIT_METRIC, train_and_register
 
@@ -65,7 +65,8 @@ def test_a_dismissal_reaches_the_next_champion_through_a_refit_of_the_same_recip
     shutil.copytree(model_fleet.lake_dir / "vehicles", settings.lake_dir / "vehicles")
     records = training_records(settings)
     last = records["day"].max()
-    first = train_and_register(records[records["day"] <= last - pd.Timedelta(days=14)], recipe(settings), settings.model,
+    cut = last - pd.Timedelta(days=14)  # the champion learnt what was known then: no label saw past its cut
+    first = train_and_register(censor_at(records[records["day"] <= cut], cut, settings.model.horizon_days), recipe(settings), settings.model,
                                tracking_uri=settings.tracking_uri, artifact_root=artifact_root(settings), records_source="two weeks ago")
     assert first.decision.alias == tracking.CHAMPION
 

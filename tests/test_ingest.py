@@ -13,7 +13,7 @@ from helpers import FAULT, land_registry, lake_rows, telemetry_row, write_csv, w
 
 from railpm import contracts
 from railpm.config import FleetSettings, Settings
-from railpm.ingest import ingest_file, ingest_landing, new_landing_files_by_stage, summarise
+from railpm.ingest import ingest_file, ingest_landing, landing_batches, new_landing_files_by_stage, summarise
 from railpm.ingest.lake import ARRIVAL_COLUMNS, INGESTED_AT, contract_schema
 from railpm.ingest.runs import read_run_records
 
@@ -58,6 +58,16 @@ def test_malformed_lines_are_quarantined_with_their_record_number_and_counts_rec
     assert (faults["rows_in"], faults["accepted"], faults["quarantined"]) == (3, 1, 2)
     assert quarantined(settings, "faults", "faults-2025-01") == {2: "malformed_line", 3: "grade_allowed"}
     assert summarise(list(records.values()))["rules"] == {"grade_allowed": 1, "malformed_line": 2}
+
+
+def test_an_ingest_task_takes_a_bounded_batch_of_one_feed_in_landing_order(settings):
+    files = [f"telemetry/t-{i}.csv" for i in range(5)] + ["faults/f-0.jsonl"] + [f"work_orders/w-{i}.csv" for i in range(3)]
+    small = settings.model_copy(update={"ingest": settings.ingest.model_copy(update={"files_per_task": 2})})
+    batches = landing_batches(small, files)
+    assert batches == [["telemetry/t-0.csv", "telemetry/t-1.csv"], ["telemetry/t-2.csv", "telemetry/t-3.csv"], ["telemetry/t-4.csv"],
+                       ["faults/f-0.jsonl"], ["work_orders/w-0.csv", "work_orders/w-1.csv"], ["work_orders/w-2.csv"]]
+    assert sorted(f for batch in batches for f in batch) == sorted(files)
+    assert landing_batches(small, []) == []
 
 
 def test_rerunning_adds_nothing(settings):

@@ -36,6 +36,7 @@ from railpm import contracts
 from railpm.config import Settings
 from railpm.jobs import vehicle_days as vd
 from railpm.jobs.records_io import record_path
+from railpm.deploy.orchestration import PROGRESS_MARKER
 from railpm.deploy.processes import group_members, log_tail
 from railpm.deploy.processes import stop_group as stop_process_group
 
@@ -705,7 +706,8 @@ def standalone_cluster(spark_home: Path, env: dict[str, str], work: Path) -> Ite
 
 @pytest.mark.slow
 def test_vehicle_days_job_runs_on_a_standalone_cluster(spark, case, tmp_path):
-    """spark-submit --master spark://... jobs/vehicle_days.py writes the records the local session builds."""
+    """spark-submit --master spark://... jobs/records.py vehicle_days (the application the fleet_records DAG
+    submits, here with one job) writes the records the local session builds, and reports its progress."""
     import pyspark
 
     spark_home = Path(pyspark.__path__[0])
@@ -720,7 +722,7 @@ def test_vehicle_days_job_runs_on_a_standalone_cluster(spark, case, tmp_path):
     with standalone_cluster(spark_home, env, tmp_path) as cluster:
         submit_env = {**env, "RAILPM_DATA_ROOT": str(data_root), "RAILPM_SPARK__SHUFFLE_PARTITIONS": "2"}
         command = [str(spark_home / "bin" / "spark-submit"), "--master", cluster.url,
-                   str(REPO_ROOT / "jobs" / "vehicle_days.py")]
+                   str(REPO_ROOT / "jobs" / "records.py"), "vehicle_days"]
         with (tmp_path / "submit.log").open("wb") as log:
             submit = subprocess.Popen(command, env=submit_env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT,
                                       start_new_session=True)
@@ -733,7 +735,10 @@ def test_vehicle_days_job_runs_on_a_standalone_cluster(spark, case, tmp_path):
         while not cluster.state().get("completedapps") and time.monotonic() < deadline:
             time.sleep(0.5)
         apps = cluster.state()["completedapps"]
-        assert [(a["name"], a["state"]) for a in apps] == [("railpm-vehicle-days", "FINISHED")]
+        assert [(a["name"], a["state"]) for a in apps] == [("railpm-records", "FINISHED")]
+        said = (tmp_path / "submit.log").read_text()
+        assert f"{PROGRESS_MARKER}vehicle_days started" in said and f"{PROGRESS_MARKER}vehicle_days finished (" in said
+        assert f"{PROGRESS_MARKER}component_days" not in said  # only the job named
 
     on_cluster = read_vehicle_days(spark, record_path(Settings(data_root=data_root), "vehicle_days"))
     assert_approx_df_equality(on_cluster.orderBy("vehicle_number", "day"), case.records.orderBy("vehicle_number", "day"),

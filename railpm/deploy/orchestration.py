@@ -89,10 +89,14 @@ def task_event(line: str) -> TaskEvent | None:
     return None
 
 
+LOGGER_SUFFIX = re.compile(r"\s+\[[\w.]+\](\s+\w+=\S+)*\s*$")
+"""What Airflow's log appends to a line a hook relays (``[airflow.task.hooks...SparkSubmitHook] loc=...``)."""
+
+
 def task_progress(line: str) -> str | None:
     """The message of a task's progress line (see ``PROGRESS_MARKER``), None for any other line."""
     _, marker, message = line.partition(PROGRESS_MARKER)
-    return message.strip() or None if marker else None
+    return LOGGER_SUFFIX.sub("", message).strip() or None if marker else None
 
 
 def run_dag(

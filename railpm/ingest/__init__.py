@@ -51,6 +51,16 @@ def new_landing_files_by_stage(settings: Settings) -> dict[str, list[str]]:
     return out
 
 
+def landing_batches(settings: Settings, relatives: list[str]) -> list[list[str]]:
+    """Landing files (in ingest order) as the batches one ingest task each takes: never two feeds in a batch, at
+    most ``settings.ingest.files_per_task`` files."""
+    by_feed: dict[str, list[str]] = {}
+    for relative in relatives:
+        by_feed.setdefault(relative.partition("/")[0], []).append(relative)
+    size = settings.ingest.files_per_task
+    return [files[i:i + size] for files in by_feed.values() for i in range(0, len(files), size)]
+
+
 def ingest_landing(
     settings: Settings,
     reference_time: datetime,
@@ -117,6 +127,7 @@ __all__ = [
     "release_held",
     "new_landing_files",
     "new_landing_files_by_stage",
+    "landing_batches",
     "record_ignored_files",
     "summarise",
 ]
