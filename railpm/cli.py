@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -72,7 +73,14 @@ def reports_errors(command):
 
 @app.callback()
 def _commands() -> None:
-    """Keep `railpm <command>` a command group even while only one command is registered."""
+    """Keep `railpm <command>` a command group even while only one command is registered.
+
+    Each invocation sizes the consoles again from ``COLUMNS``: Rich reads it once, when a console is made, and
+    one process (a test run, a notebook) may invoke many commands with different widths.
+    """
+    columns = os.environ.get("COLUMNS", "")
+    for each in (console, err_console):
+        each.width = int(columns) if columns.isdigit() else None
 
 
 @app.command()
