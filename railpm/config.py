@@ -222,6 +222,10 @@ class ReviewSettings(BaseModel):
     secure_cookies: bool | None = Field(
         None, description="send the session cookie over HTTPS only; default on unless the app listens on loopback"
     )
+    mlflow_ui_url: str | None = Field(
+        None, description="where people open the MLflow UI (e.g. http://127.0.0.1:5000 for `mlflow ui`); the model pages"
+        " link each run there; default: the tracking URI when it is a server"
+    )
 
 
 class Settings(BaseSettings):

@@ -277,6 +277,15 @@ def create_app(settings: Settings, *, host: str = "127.0.0.1") -> FastAPI:
         except pages.VehicleNotFound as exc:
             return error_page(request, 404, "Vehicle not found", str(exc))
 
+    @app.get("/models/{version}", response_class=HTMLResponse, name="model")
+    def model_card(request: Request, version: str) -> HTMLResponse:
+        if not re.fullmatch(r"[0-9]{1,9}", version):
+            return error_page(request, 404, "Model version not found", f"{version!r} is not a model version number")
+        try:
+            return html(request, "models", pages.model_card_page(review_data(request), version))
+        except pages.VersionNotFound as exc:
+            return error_page(request, 404, "Model version not found", str(exc))
+
     @app.get("/export/{name}.{fmt}", name="export")
     def export(request: Request, name: str, fmt: str) -> Response:
         """A table as the page shows it (same filters, search and sort), every row, as CSV or XLSX."""
