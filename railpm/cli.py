@@ -131,7 +131,7 @@ def review(
     from railpm.review.app import create_app
 
     settings = settings_from(data_root)
-    review_app = create_app(settings, host=host)  # refuses a non-loopback address without accounts
+    review_app = create_app(settings, host=host, warm=True)  # refuses a non-loopback address without accounts
     console.print(f"review app for {settings.data_root.resolve()} at [bold]http://{host}:{port}/[/] (Ctrl+C stops it)")
     uvicorn.run(review_app, host=host, port=port, log_level="warning")
 

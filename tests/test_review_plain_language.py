@@ -84,3 +84,25 @@ def test_score_prints_each_reason_as_a_whole_sentence():
     assert "axle-box bearing temperature (degC) 5.6 sd above this vehicle's normal, last day; " \
            "3 × fault RG-110 (axle-box temperature high warning), last 7 days" in text
     assert "{" not in text and "feature" not in text and "9 (3-30)" in text
+
+
+def test_kept_results_and_figures_follow_a_change_of_the_data(fleet_settings):
+    """The per-process caches (query results, figures, warmed pages) never show data that has been replaced."""
+    import pandas as pd
+
+    from railpm import layers
+    from railpm.review.app import warm_pages
+    from railpm.review.pages import FLEET_PAGES
+
+    assert warm_pages(fleet_settings) == len(FLEET_PAGES)
+    with _app(fleet_settings) as client:
+        sign_in(client, "a.engineer")
+        before = client.get("/").text
+        latest = layers.predictions_files(fleet_settings.predictions_dir)[-1]
+        frame = pd.read_parquet(latest)
+        frame.loc[frame["vehicle_number"] == "EMU-0001", "home_depot"] = "DEP-RENAMED"
+        table = pa.Table.from_pandas(frame, schema=pq.read_schema(latest), preserve_index=False)
+        pq.write_table(table, latest.with_suffix(".tmp"))
+        latest.with_suffix(".tmp").replace(latest)  # as scoring writes: a new file swapped in
+        after = client.get("/").text
+    assert "DEP-RENAMED" not in before and "DEP-RENAMED" in after

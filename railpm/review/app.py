@@ -17,9 +17,12 @@ text; Jinja escapes everything it prints.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import re
 import secrets
+import threading
 
 import pandas as pd
 from datetime import date, datetime, timezone
@@ -38,6 +41,7 @@ from railpm.errors import BadInputError, RailpmError
 from railpm.review import accounts, data, pages
 from railpm.review.data import LayerMissing
 
+LOG = logging.getLogger(__name__)
 PUBLIC_PATHS = ("/login", "/healthz")
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -204,7 +208,22 @@ def in_words(exc: Exception) -> str:
     return str(exc)
 
 
-def create_app(settings: Settings, *, host: str = "127.0.0.1") -> FastAPI:
+def warm_pages(settings: Settings, stop: threading.Event | None = None) -> int:
+    """Build every fleet page once, filling the process's caches (query results, figures) for the data as it is
+    now; the caches key on the data files, so this is cheap when nothing changed. Returns the pages built."""
+    env, site, built = pages.environment(), pages.Site(static=False), 0
+    for spec in pages.FLEET_PAGES:
+        if stop is not None and stop.is_set():
+            break
+        try:
+            pages.render(env, spec.build(pages.ReviewData(settings)), site, current=spec.name)
+            built += 1
+        except Exception as exc:  # a page that fails here fails for its reader too, who sees why
+            LOG.warning("warming %s failed: %s", spec.route, exc)
+    return built
+
+
+def create_app(settings: Settings, *, host: str = "127.0.0.1", warm: bool = False) -> FastAPI:
     """The review app over ``settings``' data layers, as served on ``host``.
 
     Refuses to be built for an address other than loopback while no account exists: whoever reached it could
@@ -217,8 +236,23 @@ def create_app(settings: Settings, *, host: str = "127.0.0.1") -> FastAPI:
     secure = settings.review.secure_cookies if settings.review.secure_cookies is not None else host not in LOOPBACK
     env = pages.environment()
     site = pages.Site(static=False)
+    stop = threading.Event()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app):
+        """With ``warm``: every fleet page built in the background at start, then every ``warm_every_s``."""
+        if warm and settings.review.warm_every_s > 0:
+            def loop():
+                while not stop.is_set():
+                    warm_pages(settings, stop)
+                    stop.wait(settings.review.warm_every_s)
+
+            threading.Thread(target=loop, name="warm-review-pages", daemon=True).start()
+        yield
+        stop.set()
+
     # No Swagger UI: it loads scripts from a CDN, and the app must work without any external URL.
-    app = FastAPI(title="railpm review", docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(title="railpm review", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
 
     def has_accounts() -> bool:
         return bool(accounts.read_accounts(accounts_path))

@@ -77,7 +77,7 @@ def _connect() -> duckdb.DuckDBPyConnection:
 
 
 def fingerprint(path: Path) -> tuple:
-    """What changes when a layer's data does: each Parquet file's name, size and modification time.
+    """What changes when a layer's data does: each Parquet file's name, inode, size and modification time.
 
     Writers replace files whole (``layers.write_atomically``, new partition files), so a new or rewritten file
     always changes this; a stat per file is microseconds, the read it saves is a DuckDB scan."""
@@ -93,7 +93,7 @@ def fingerprint(path: Path) -> tuple:
             stat = file.stat()
         except FileNotFoundError:  # replaced while we looked: the next look sees the new one
             continue
-        out.append((str(file), stat.st_size, stat.st_mtime_ns))
+        out.append((str(file), stat.st_ino, stat.st_size, stat.st_mtime_ns))
     return tuple(out)
 
 

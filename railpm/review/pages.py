@@ -631,7 +631,8 @@ def inspections_page(review: ReviewData) -> Page:
     found = section(plans.read_inspection_plan, review.settings)
     context: dict[str, Any] = {"plan": found}
     if found:
-        context["approvals"] = plan_approvals(review.settings.plans_dir / found.value.scored_day)
+        context["approvals"] = [a | {"approved_at": datetime.fromisoformat(a["approved_at"])} if isinstance(a.get("approved_at"), str) else a
+                                for a in plan_approvals(review.settings.plans_dir / found.value.scored_day)]
         shown = found.value.rows.sort_values(["day", "depot", "vehicle_number"], kind="stable")[found.value.columns]
         context["table"] = review.table("inspection_plan", shown)
         context["load_plot"] = Markup(plots.depot_load(found.value.load)) if not found.value.load.empty else None
