@@ -94,7 +94,7 @@ def test_kept_results_and_figures_follow_a_change_of_the_data(fleet_settings):
     from railpm.review.app import warm_pages
     from railpm.review.pages import FLEET_PAGES
 
-    assert warm_pages(fleet_settings) == len(FLEET_PAGES)
+    assert warm_pages(fleet_settings) == len(FLEET_PAGES) + 1  # and the one alerted vehicle's page
     with _app(fleet_settings) as client:
         sign_in(client, "a.engineer")
         before = client.get("/").text

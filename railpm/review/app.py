@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import re
 import secrets
 import threading
@@ -208,18 +209,30 @@ def in_words(exc: Exception) -> str:
     return str(exc)
 
 
-def warm_pages(settings: Settings, stop: threading.Event | None = None) -> int:
-    """Build every fleet page once, filling the process's caches (query results, figures) for the data as it is
-    now; the caches key on the data files, so this is cheap when nothing changed. Returns the pages built."""
+WARM_VEHICLES = 200
+"""Vehicle pages warmed after the fleet pages: those with an alert on the latest day, riskiest first."""
+
+
+def warm_pages(settings: Settings, stop: threading.Event | None = None, vehicles: int = WARM_VEHICLES) -> int:
+    """Build every fleet page, then the pages of the alerted vehicles, filling the process's caches (query
+    results, figures) for the data as it is now; the caches key on the data files, so a pass over unchanged
+    data is cheap. Returns the pages built."""
     env, site, built = pages.environment(), pages.Site(static=False), 0
-    for spec in pages.FLEET_PAGES:
+    builds = [(spec.route, spec.build) for spec in pages.FLEET_PAGES]
+    try:
+        alerts = pages.ReviewData(settings).predictions().frame
+        alerted = alerts.loc[alerts["alert"].astype(bool), "vehicle_number"].drop_duplicates().head(vehicles)
+        builds += [(f"/vehicles/{v}", lambda review, v=v: pages.vehicle_page(review, v)) for v in alerted]
+    except LayerMissing:
+        pass
+    for route, build in builds:
         if stop is not None and stop.is_set():
             break
         try:
-            pages.render(env, spec.build(pages.ReviewData(settings)), site, current=spec.name)
+            pages.render(env, build(pages.ReviewData(settings)), site)
             built += 1
         except Exception as exc:  # a page that fails here fails for its reader too, who sees why
-            LOG.warning("warming %s failed: %s", spec.route, exc)
+            LOG.warning("warming %s failed: %s", route, exc)
     return built
 
 
@@ -243,6 +256,8 @@ def create_app(settings: Settings, *, host: str = "127.0.0.1", warm: bool = Fals
         """With ``warm``: every fleet page built in the background at start, then every ``warm_every_s``."""
         if warm and settings.review.warm_every_s > 0:
             def loop():
+                with contextlib.suppress(OSError, AttributeError):  # Linux: lower this thread's priority only
+                    os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
                 while not stop.is_set():
                     warm_pages(settings, stop)
                     stop.wait(settings.review.warm_every_s)

@@ -83,7 +83,7 @@ def normal_band(daily: pd.DataFrame, column: str, baseline_days: int = 60) -> tu
 
 
 _SVG_CACHE: "OrderedDict[tuple, str]" = OrderedDict()
-SVG_CACHE_SIZE = 512
+SVG_CACHE_SIZE = 1024
 _SVG_LOCK = threading.Lock()
 
 
