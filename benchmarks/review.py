@@ -141,8 +141,7 @@ def register_model(settings, seed: int = 5) -> str:
                               "score_schedule": rng.random(len(scored)),
                               "fold": np.where(scored["vehicle_number"].str[-1].isin(list("01234")), 1, 2)})
     rows = []
-    for (fold, component), part in [*scored.groupby(["fold", "component"]), *((f, "all") for f in (1, 2))]:
-        part = part if component != "all" else scored[scored["fold"] == fold]
+    for (fold, component), part in [*scored.groupby(["fold", "component"]), *(((f, "all"), scored[scored["fold"] == f]) for f in (1, 2))]:
         for method in ("model", "age_usage", "schedule"):
             rows.append({"method": method, "fold": fold, "component": component, "rows": len(part),
                          "positives": int(part[LABEL].sum()), "failures": int(part[LABEL].sum()),

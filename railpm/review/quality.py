@@ -261,7 +261,8 @@ def training_facts(params: dict[str, str], tags: dict[str, str], folds: list[dic
     if "healthy_sample_share" in params:
         out.append(("healthy sample share", f"{float(params['healthy_sample_share']):.0%}"))
     if "train_row_stride_days" in params:
-        out.append(("day stride", f"one day in {params['train_row_stride_days']}"))
+        stride = params["train_row_stride_days"]
+        out.append(("day stride", "every day" if stride == "1" else f"one day in {stride}"))
     sampling = training_sampling(params)
     if sampling:
         out.append(("sampling", sampling))
