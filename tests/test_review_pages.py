@@ -397,6 +397,6 @@ def test_dossier_and_rams_records_are_shown_whatever_columns_the_records_job_add
     assert "<td>WO-EMU-0001</td><td>2025-02-01 06:30 UTC</td><td>inspection</td><td>1</td>" in dossier
     # the summary above the folded raw fields: next inspection due per level, open work orders as a table
     summary = dossier[:dossier.index("<details>")]
-    assert "<td>level_2</td>" in summary and "<td>2025-02-20</td>" in summary and "WO-EMU-0001" in summary
+    assert "<td>level 2</td>" in summary and "<td>2025-02-20</td>" in summary and "WO-EMU-0001" in summary
     assert "datetime" not in dossier and "{" not in dossier
     assert rams.count("<svg") == 3 and "MTBF per component" in rams and ">101<" in rams and "101.00" not in rams

@@ -106,3 +106,13 @@ def test_kept_results_and_figures_follow_a_change_of_the_data(fleet_settings):
         latest.with_suffix(".tmp").replace(latest)  # as scoring writes: a new file swapped in
         after = client.get("/").text
     assert "DEP-RENAMED" not in before and "DEP-RENAMED" in after
+
+
+def test_next_inspections_due_read_per_level_from_the_records_jobs_fields():
+    from railpm.review.pages import next_due
+
+    row = {"next_due_l1_day": date(2025, 1, 13), "next_due_l1_km": 8000.0, "next_due_l1_by": "time", "days_to_due_l1": -77,
+           "km_to_due_l1": -36500.0, "next_due_l2_day": None, "next_due_l2_km": None, "next_due_l2_by": None,
+           "days_to_due_l2": None, "km_to_due_l2": None}
+    assert next_due(row) == [{"level": "L1", "next due day": date(2025, 1, 13), "next due km": 8000.0, "first by": "time",
+                              "days to due": -77, "km to due": -36500.0, "status": "overdue"}]

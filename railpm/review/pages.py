@@ -467,7 +467,6 @@ def vehicle_rams(work_orders: list[dict], observed_days: float | None, as_of) ->
 def _dossier_summary(row: dict, work_orders: list[dict], alerts: list[dict]) -> dict:
     """What a reliability engineer reads first; the dossier's raw fields stay folded away below it."""
     rams = vehicle_rams(work_orders, row.get("observed_days"), row.get("as_of") or row.get("day"))
-    levels = sorted({k.removeprefix("next_due_") for k in row if k.startswith("next_due_")})
     return {
         "identity": [(label, row.get(key)) for label, key in (
             ("record as of", "as_of"), ("first record day", "first_record_day"), ("observed days", "observed_days"),
@@ -479,10 +478,32 @@ def _dossier_summary(row: dict, work_orders: list[dict], alerts: list[dict]) -> 
         "recurring": row.get("recurring_fault_codes"),
         "recurring_history": row.get("recurring_fault_history"),
         "open_work_orders": row.get("open_work_orders"),
-        "next_due": [{"level": level, "next due": row.get(f"next_due_{level}"), "days to due": row.get(f"days_to_due_{level}"),
-                      "km to due": row.get(f"km_to_due_{level}")} for level in levels],
+        "next_due": next_due(row),
         "alerts": alerts,
     }
+
+
+def next_due(row: dict) -> list[dict]:
+    """One row per maintenance level the vehicle has a due date or km for: when, at which km, which comes first
+    (time or distance), how far off, and ``overdue`` when it has passed. The records job names the fields
+    ``next_due_<level>_day|_km|_by``, ``days_to_due_<level>``, ``km_to_due_<level>``; a plain ``next_due_<level>``
+    (a day) is read too."""
+    levels = sorted({m.group(1) for k in row if (m := re.fullmatch(r"next_due_(.+)_day", k))})
+    plain = not levels
+    if plain:
+        levels = sorted(k.removeprefix("next_due_") for k in row if k.startswith("next_due_") and not k.endswith(("_km", "_by")))
+    out = []
+    for level in levels:
+        day = row.get(f"next_due_{level}" if plain else f"next_due_{level}_day")
+        km = None if plain else row.get(f"next_due_{level}_km")
+        if day is None and km is None:
+            continue  # a level this vehicle has no cycle for
+        days, km_left = row.get(f"days_to_due_{level}"), row.get(f"km_to_due_{level}")
+        overdue = any(v is not None and v < 0 for v in (days, km_left))
+        out.append({"level": level.replace("level_", "level ").upper() if level.startswith("l") and level[1:].isdigit() else level.replace("_", " "),
+                    "next due day": day, "next due km": km, "first by": row.get(f"next_due_{level}_by"),
+                    "days to due": days, "km to due": km_left, "status": "overdue" if overdue else "due"})
+    return out
 
 
 def _dossier_items(rows: pd.DataFrame) -> list[tuple[str, Any]]:

@@ -125,24 +125,10 @@ def _version_quality(client: MlflowClient, version, aliases: list[str], with_ima
         headline=headline,
         backtest=_logged_table(client, version.run_id, "backtest/summary.json"),
         images=_images(client, version.run_id) if with_images else {},
-        training=_training(run),
+        training=training_facts(run.data.params, run.data.tags, []),
         run_link=_run_link(client, run, mlflow_ui),
         sampling=training_sampling(run.data.params),
     )
-
-
-def _training(run) -> list[tuple[str, object]]:
-    """The training set in words, from the run's tags and parameters (only what training logged)."""
-    params, tags = run.data.params, run.data.tags
-    out: list[tuple[str, object]] = []
-    if tags.get("railpm.last_day"):
-        out.append(("records up to", tags["railpm.last_day"]))
-    for key, label in (("rows", "training rows (component-days)"), ("numeric_features", "features")):
-        if params.get(key, "").isdigit():
-            out.append((label, int(params[key])))
-    out += [(k.replace("settings.", "").replace("_", " "), v) for k, v in sorted(params.items())
-            if any(word in k for word in ("sampl", "negative", "horizon_days", "min_train_days", "folds"))]
-    return out
 
 
 def _run_link(client: MlflowClient, run, mlflow_ui: str | None = None) -> str | None:
@@ -162,7 +148,8 @@ def training_sampling(params: dict[str, str]) -> str:
     share = float(params.get("healthy_sample_share", "1"))
     healthy = ("every healthy component-day" if share >= 1 else
                f"{share:.0%} of the healthy component-days (seeded draw), each weighted {1 / share:.3g}x")
-    return f"classifier fitted on one day in {stride} per vehicle-component: every failing day and {healthy}"
+    days = "every day" if stride == "1" else f"one day in {stride}"
+    return f"classifier fitted on {days} per vehicle-component: every failing day and {healthy}"
 
 
 def _logged_table(client: MlflowClient, run_id: str, path: str) -> pd.DataFrame | None:
