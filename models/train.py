@@ -148,7 +148,7 @@ def train_and_register(records: pd.DataFrame, params: ModelParams, settings: Mod
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"train-{last_day:%Y-%m-%d}") as run:
         recipe = params.model_dump(mode="json")
         mlflow.set_tags({tracking.BACKTEST_KEY_TAG: key, tracking.RECIPE_TAG: json.dumps(recipe),
-                         "railpm.last_day": f"{last_day:%Y-%m-%d}"})
+                         "railpm.first_day": f"{records['day'].min():%Y-%m-%d}", "railpm.last_day": f"{last_day:%Y-%m-%d}"})
         judged = int((records["sample_weight"] != 1).sum()) if "sample_weight" in records.columns else 0
         mlflow.log_params({**params.flat(), **{f"settings.{k}": str(v) for k, v in settings.model_dump().items()},
                            "rows": len(records), "numeric_features": len(served.numeric_features),

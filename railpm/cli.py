@@ -139,7 +139,7 @@ def review(
     from railpm.review.app import create_app
 
     settings = settings_from(data_root)
-    review_app = create_app(settings, host=host)  # refuses a non-loopback address without accounts
+    review_app = create_app(settings, host=host, warm=True)  # refuses a non-loopback address without accounts
     console.print(f"review app for {settings.data_root.resolve()} at [bold]http://{host}:{port}/[/] (Ctrl+C stops it)")
     uvicorn.run(review_app, host=host, port=port, log_level="warning")
 
@@ -541,10 +541,7 @@ def score(
     data_root: DataRoot = None,
 ) -> None:
     """Score one day's component records with the champion model; write predictions/predictions-<day>.parquet."""
-    from rich.table import Table
-
     from railpm.layers import read_predictions
-    from railpm.models.explain import reasons_in_words
     from railpm.models.tasks import score_fleet
 
     settings = settings_from(data_root)
@@ -552,7 +549,15 @@ def score(
         result = score_fleet(settings, day)
     console.print(f"scored {result.rows} vehicle-components of {result.day:%Y-%m-%d} with version {result.model_version}"
                   f" in {result.seconds:.1f} s: {result.alerts} alerts -> {result.path}")
-    top = read_predictions(settings.predictions_dir, result.day.date()).nlargest(10, "failure_probability")
+    console.print(risk_table(read_predictions(settings.predictions_dir, result.day.date()).nlargest(10, "failure_probability")))
+
+
+def risk_table(top) -> "Table":
+    """The highest risks with their reasons as whole sentences (folded, never cut), as ``railpm score`` prints them."""
+    from rich.table import Table
+
+    from railpm.models.explain import reasons_in_words
+
     table = Table(title="highest risks")
     for column in ("vehicle", "component", "probability", "risk", "alert", "remaining life (days)", "why"):
         table.add_column(column, overflow="fold")
@@ -561,7 +566,7 @@ def score(
         why = "; ".join(r["text"] for r in reasons_in_words(row.reasons, row.component)) or "none above the fleet's typical values"
         table.add_row(terminal(row.vehicle_number), row.component.replace("_", " "), f"{row.failure_probability:.3f}",
                       row.risk_band, "yes" if row.alert else "", life, terminal(why))
-    console.print(table)
+    return table
 
 
 @app.command()

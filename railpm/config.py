@@ -227,6 +227,14 @@ class ReviewSettings(BaseModel):
     secure_cookies: bool | None = Field(
         None, description="send the session cookie over HTTPS only; default on unless the app listens on loopback"
     )
+    warm_every_s: float = Field(
+        300, ge=0, description="`railpm review` builds every fleet page in the background at start and then this often, so"
+        " the first reader after new data does not wait for the reads and figures (0: never)"
+    )
+    mlflow_ui_url: str | None = Field(
+        None, description="where people open the MLflow UI (e.g. http://127.0.0.1:5000 for `mlflow ui`); the model pages"
+        " link each run there; default: the tracking URI when it is a server"
+    )
 
 
 class Settings(BaseSettings):

@@ -299,11 +299,23 @@ def log_version(settings: Settings, pr_auc: float, alias: str) -> str:
         {"component": c, "method": m, "pr_auc": pr_auc * f, "recall_at_capacity": 0.5 * f, "cost_saving": 1000 * f}
         for c in ("wheelset", "brake_unit", "all") for m, f in (("model", 1.0), ("age_usage", 0.6), ("schedule", 0.4))
     ])
+    # Two test folds: counts differ per fold, so their mean is not a whole number (the card sums them).
+    folds = pd.concat([summary.assign(fold=k, failures=3 + k, alerts=40 + k, rows=1000 + k) for k in (1, 2)])
+    previous = client.get_registered_model(name).aliases.get("champion")
     with mlflow.start_run(experiment_id=experiment.experiment_id) as run:
         mlflow.log_metrics({"model.primary_pr_auc": pr_auc, "age_usage.primary_pr_auc": pr_auc * 0.6,
                             "schedule.primary_pr_auc": pr_auc * 0.4, "model.mean.recall_at_capacity": 0.5})
         mlflow.log_table(summary, "backtest/summary.json")
-        mlflow.set_tag("railpm.gate_reason", f"{pr_auc:.4f} gate decision for {alias}")
+        mlflow.log_table(folds, "backtest/folds.json")
+        mlflow.log_dict({"folds": [{"number": 1, "train_end": "2024-11-30", "test_start": "2024-12-01", "test_end": "2024-12-20"},
+                                   {"number": 2, "train_end": "2024-12-20", "test_start": "2024-12-21", "test_end": "2025-01-09"}]},
+                        "backtest/folds_spec.json")
+        mlflow.log_params({"rows": 84000, "numeric_features": 389, "train_row_stride_days": 2, "healthy_sample_share": 0.25,
+                           "settings.champion_margin": 0.02})
+        mlflow.set_tags({"railpm.gate_reason": f"{pr_auc:.4f} gate decision for {alias}", "railpm.gate": alias,
+                         "railpm.first_day": "2024-10-01", "railpm.last_day": "2025-01-09",
+                         "railpm.previous_champion": str(previous or ""),
+                         "railpm.recipe": json.dumps({"feature_set": "all", "learning_rate": 0.06, "max_iter": 60})})
     version = client.create_model_version(name, f"runs:/{run.info.run_id}/model", run_id=run.info.run_id)
     client.set_registered_model_alias(name, alias, version.version)
     return version.version

@@ -17,9 +17,13 @@ text; Jinja escapes everything it prints.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
+import os
 import re
 import secrets
+import threading
 
 import pandas as pd
 from datetime import date, datetime, timezone
@@ -38,6 +42,7 @@ from railpm.errors import BadInputError, RailpmError
 from railpm.review import accounts, data, pages
 from railpm.review.data import LayerMissing
 
+LOG = logging.getLogger(__name__)
 PUBLIC_PATHS = ("/login", "/healthz")
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -204,7 +209,34 @@ def in_words(exc: Exception) -> str:
     return str(exc)
 
 
-def create_app(settings: Settings, *, host: str = "127.0.0.1") -> FastAPI:
+WARM_VEHICLES = 200
+"""Vehicle pages warmed after the fleet pages: those with an alert on the latest day, riskiest first."""
+
+
+def warm_pages(settings: Settings, stop: threading.Event | None = None, vehicles: int = WARM_VEHICLES) -> int:
+    """Build every fleet page, then the pages of the alerted vehicles, filling the process's caches (query
+    results, figures) for the data as it is now; the caches key on the data files, so a pass over unchanged
+    data is cheap. Returns the pages built."""
+    env, site, built = pages.environment(), pages.Site(static=False), 0
+    builds = [(spec.route, spec.build) for spec in pages.FLEET_PAGES]
+    try:
+        alerts = pages.ReviewData(settings).predictions().frame
+        alerted = alerts.loc[alerts["alert"].astype(bool), "vehicle_number"].drop_duplicates().head(vehicles)
+        builds += [(f"/vehicles/{v}", lambda review, v=v: pages.vehicle_page(review, v)) for v in alerted]
+    except LayerMissing:
+        pass
+    for route, build in builds:
+        if stop is not None and stop.is_set():
+            break
+        try:
+            pages.render(env, build(pages.ReviewData(settings)), site)
+            built += 1
+        except Exception as exc:  # a page that fails here fails for its reader too, who sees why
+            LOG.warning("warming %s failed: %s", route, exc)
+    return built
+
+
+def create_app(settings: Settings, *, host: str = "127.0.0.1", warm: bool = False) -> FastAPI:
     """The review app over ``settings``' data layers, as served on ``host``.
 
     Refuses to be built for an address other than loopback while no account exists: whoever reached it could
@@ -217,8 +249,25 @@ def create_app(settings: Settings, *, host: str = "127.0.0.1") -> FastAPI:
     secure = settings.review.secure_cookies if settings.review.secure_cookies is not None else host not in LOOPBACK
     env = pages.environment()
     site = pages.Site(static=False)
+    stop = threading.Event()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app):
+        """With ``warm``: every fleet page built in the background at start, then every ``warm_every_s``."""
+        if warm and settings.review.warm_every_s > 0:
+            def loop():
+                with contextlib.suppress(OSError, AttributeError):  # Linux: lower this thread's priority only
+                    os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+                while not stop.is_set():
+                    warm_pages(settings, stop)
+                    stop.wait(settings.review.warm_every_s)
+
+            threading.Thread(target=loop, name="warm-review-pages", daemon=True).start()
+        yield
+        stop.set()
+
     # No Swagger UI: it loads scripts from a CDN, and the app must work without any external URL.
-    app = FastAPI(title="railpm review", docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(title="railpm review", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
 
     def has_accounts() -> bool:
         return bool(accounts.read_accounts(accounts_path))
@@ -276,6 +325,15 @@ def create_app(settings: Settings, *, host: str = "127.0.0.1") -> FastAPI:
             return vehicle_response(request, vehicle_number, flash=flash)
         except pages.VehicleNotFound as exc:
             return error_page(request, 404, "Vehicle not found", str(exc))
+
+    @app.get("/models/{version}", response_class=HTMLResponse, name="model")
+    def model_card(request: Request, version: str) -> HTMLResponse:
+        if not re.fullmatch(r"[0-9]{1,9}", version):
+            return error_page(request, 404, "Model version not found", f"{version!r} is not a model version number")
+        try:
+            return html(request, "models", pages.model_card_page(review_data(request), version))
+        except pages.VersionNotFound as exc:
+            return error_page(request, 404, "Model version not found", str(exc))
 
     @app.get("/export/{name}.{fmt}", name="export")
     def export(request: Request, name: str, fmt: str) -> Response:

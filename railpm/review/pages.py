@@ -79,6 +79,10 @@ class Site:
     def vehicle(self, vehicle_number: str) -> str:
         return self.url("vehicle", vehicle=vehicle_number)
 
+    def model(self, version: str) -> str:
+        """A version's model card (the app only: the static report has no card pages)."""
+        return PAGES["model"].route.format(version=quote(str(version), safe=""))
+
 
 # --------------------------------------------------------------------------------------------------
 # Sections: a value, or the reason it is missing
@@ -244,6 +248,37 @@ def fmt(value, digits: int = 2) -> str:
     return str(value)
 
 
+COUNT_NAME = re.compile(r"(^|[_ (])(n|count|faults|failures|alerts|repairs|vehicles|vehicle_days|rows|positives|occurrences|"
+                        r"predictions|entries|orders|inspections|on_hand|planned|capacity|km|rank)($|[_ )])")
+"""Columns that count things (or whole km): shown as whole numbers, whatever dtype a mean or a join left them in."""
+RATE_WORDS = ("per_", "per ", "/", "share", "rate", "mean", "ratio", "precision", "recall", "pct", "warned", "probability")
+
+
+def cell(value, column: str = "", digits: int = 2) -> str:
+    """A table cell in words a maintenance team reads: counts whole, days and hours to a sensible precision,
+    percentages with their sign, probabilities to three places; everything else as ``fmt``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or _isna(value):
+        return fmt(value, digits)
+    name = str(column).lower()
+    if name.endswith(("_pct", " %")) or name == "availability %":
+        return f"{float(value):,.1f} %"
+    if "probability" in name:
+        return f"{float(value):.3f}"
+    if COUNT_NAME.search(name) and not any(word in name for word in RATE_WORDS):
+        return f"{int(round(float(value))):,}"
+    if name.endswith(("_days", "(days)", " days")) or name.startswith("days_"):
+        return f"{float(value):,.0f}" if abs(value) >= 10 else f"{float(value):,.1f}"
+    if name.endswith(("_hours", "(hours)")):
+        return f"{float(value):,.1f}"
+    return fmt(float(value) if isinstance(value, np.floating) else value, digits)
+
+
+def plural(count, noun: str, nouns: str | None = None) -> str:
+    """``1 vehicle``, ``3,000 vehicles``: a count in words, never ``(1 vehicles)``."""
+    n = int(count)
+    return f"{n:,} {noun if n == 1 else (nouns or noun + 's')}"
+
+
 def nested_rows(value) -> bool:
     """A record field that holds a small table (a list of structs, e.g. a vehicle's open work orders)."""
     items = list(value) if isinstance(value, (list, tuple, np.ndarray)) else []
@@ -254,6 +289,8 @@ def environment() -> Environment:
     """Jinja with autoescaping on for every template: data from the lake and feedback is never trusted as HTML."""
     env = Environment(loader=PackageLoader("railpm.review", "templates"), autoescape=True, trim_blocks=True, lstrip_blocks=True)
     env.filters["fmt"] = fmt
+    env.filters["cell"] = cell
+    env.filters["plural"] = plural
     env.tests["nested_rows"] = nested_rows
     env.filters["words"] = lambda v: str(v).replace("_", " ")
     env.globals["PAGES"], env.globals["NAV"] = PAGES, [name for name, spec in PAGES.items() if spec.nav]
@@ -279,13 +316,13 @@ def overview_page(review: ReviewData, top_alerts: int = 100) -> Page:
     context: dict[str, Any] = {"scored": scored}
     if scored:
         frame = scored.value.frame
-        frame = frame.assign(main_reason=[_main_reason(text, c) for text, c in zip(frame["reasons"], frame["component"])])
         context["model_versions"] = sorted(frame["model_version"].astype(str).unique())
         alerts = alerts_frame(review)
         context["alerts"] = review.table("alerts", alerts, ("failure_probability", True)) if len(alerts) else None
         context["status_counts"] = [(s, int((alerts["status"] == s).sum())) for s in ALERT_STATUS]
         context["alert_count"] = int(frame["alert"].astype(bool).sum())
-        context["ranked"] = records(frame.head(25)) if alerts.empty else []
+        ranked = frame.head(25)
+        context["ranked"] = records(ranked.assign(main_reason=[_main_reason(t, c) for t, c in zip(ranked["reasons"], ranked["component"])])) if alerts.empty else []
         context["heatmap"] = Markup(plots.risk_heatmap(frame))
         by_depot = frame.groupby("home_depot").agg(
             vehicles=("vehicle_number", "nunique"),
@@ -430,7 +467,6 @@ def vehicle_rams(work_orders: list[dict], observed_days: float | None, as_of) ->
 def _dossier_summary(row: dict, work_orders: list[dict], alerts: list[dict]) -> dict:
     """What a reliability engineer reads first; the dossier's raw fields stay folded away below it."""
     rams = vehicle_rams(work_orders, row.get("observed_days"), row.get("as_of") or row.get("day"))
-    levels = sorted({k.removeprefix("next_due_") for k in row if k.startswith("next_due_")})
     return {
         "identity": [(label, row.get(key)) for label, key in (
             ("record as of", "as_of"), ("first record day", "first_record_day"), ("observed days", "observed_days"),
@@ -438,15 +474,36 @@ def _dossier_summary(row: dict, work_orders: list[dict], alerts: list[dict]) -> 
             if key in row],
         "rams": [("MTBF so far (days)", row.get("mtbf_days")), ("MKBF so far (km)", row.get("mkbf_km")),
                  ("failures so far", row.get("failures_total")), ("MTTR (hours)", rams["mttr_hours"]),
-                 ("repairs closed", rams["repairs"]),
-                 ("availability", None if rams["availability_pct"] is None else f"{rams['availability_pct']:.2f} %")],
+                 ("repairs closed", rams["repairs"]), ("availability %", rams["availability_pct"])],
         "recurring": row.get("recurring_fault_codes"),
         "recurring_history": row.get("recurring_fault_history"),
         "open_work_orders": row.get("open_work_orders"),
-        "next_due": [{"level": level, "next due": row.get(f"next_due_{level}"), "days to due": row.get(f"days_to_due_{level}"),
-                      "km to due": row.get(f"km_to_due_{level}")} for level in levels],
+        "next_due": next_due(row),
         "alerts": alerts,
     }
+
+
+def next_due(row: dict) -> list[dict]:
+    """One row per maintenance level the vehicle has a due date or km for: when, at which km, which comes first
+    (time or distance), how far off, and ``overdue`` when it has passed. The records job names the fields
+    ``next_due_<level>_day|_km|_by``, ``days_to_due_<level>``, ``km_to_due_<level>``; a plain ``next_due_<level>``
+    (a day) is read too."""
+    levels = sorted({m.group(1) for k in row if (m := re.fullmatch(r"next_due_(.+)_day", k))})
+    plain = not levels
+    if plain:
+        levels = sorted(k.removeprefix("next_due_") for k in row if k.startswith("next_due_") and not k.endswith(("_km", "_by")))
+    out = []
+    for level in levels:
+        day = row.get(f"next_due_{level}" if plain else f"next_due_{level}_day")
+        km = None if plain else row.get(f"next_due_{level}_km")
+        if day is None and km is None:
+            continue  # a level this vehicle has no cycle for
+        days, km_left = row.get(f"days_to_due_{level}"), row.get(f"km_to_due_{level}")
+        overdue = any(v is not None and v < 0 for v in (days, km_left))
+        out.append({"level": level.replace("level_", "level ").upper() if level.startswith("l") and level[1:].isdigit() else level.replace("_", " "),
+                    "next due day": day, "next due km": km, "first by": row.get(f"next_due_{level}_by"),
+                    "days to due": days, "km to due": km_left, "status": "overdue" if overdue else "due"})
+    return out
 
 
 def _dossier_items(rows: pd.DataFrame) -> list[tuple[str, Any]]:
@@ -535,7 +592,8 @@ def rams_page(review: ReviewData) -> Page:
 def models_page(review: ReviewData) -> Page:
     from railpm.review import quality
 
-    found = section(quality.read_model_quality, review.settings.tracking_uri, review.settings.model.registered_model_name)
+    found = section(quality.read_model_quality, review.settings.tracking_uri, review.settings.model.registered_model_name,
+                    mlflow_ui=review.settings.review.mlflow_ui_url)
     context: dict[str, Any] = {"quality": found, "plots": []}
     if found:
         for metric in ("pr_auc", "recall_at_capacity", "cost_saving"):
@@ -543,6 +601,25 @@ def models_page(review: ReviewData) -> Page:
             if table is not None and metric in table.columns and table[metric].notna().any():
                 context["plots"].append(Markup(plots.metric_comparison(table, metric)))
     return page_of("models", context)
+
+
+class VersionNotFound(RailpmError):
+    pass
+
+
+def model_card_page(review: ReviewData, version: str) -> Page:
+    """One registered version's card (``railpm.review.quality.read_model_card``)."""
+    from railpm.review import quality
+
+    settings = review.settings
+    card = section(quality.read_model_card, settings.tracking_uri, settings.model.registered_model_name, version,
+                   mlflow_ui=settings.review.mlflow_ui_url)
+    if not card and "has no version" in (card.missing or ""):
+        raise VersionNotFound(card.missing)
+    context: dict[str, Any] = {"card": card, "plots": []}
+    if card and card.value.backtest is not None and "pr_auc" in card.value.backtest.columns:
+        context["plots"].append(Markup(plots.metric_comparison(card.value.backtest, "pr_auc", f"Version {version}'s")))
+    return page_of("model", context, title=f"Model version {version}")
 
 
 def monitoring_page(review: ReviewData) -> Page:
@@ -575,7 +652,8 @@ def inspections_page(review: ReviewData) -> Page:
     found = section(plans.read_inspection_plan, review.settings)
     context: dict[str, Any] = {"plan": found}
     if found:
-        context["approvals"] = plan_approvals(review.settings.plans_dir / found.value.scored_day)
+        context["approvals"] = [a | {"approved_at": datetime.fromisoformat(a["approved_at"])} if isinstance(a.get("approved_at"), str) else a
+                                for a in plan_approvals(review.settings.plans_dir / found.value.scored_day)]
         shown = found.value.rows.sort_values(["day", "depot", "vehicle_number"], kind="stable")[found.value.columns]
         context["table"] = review.table("inspection_plan", shown)
         context["load_plot"] = Markup(plots.depot_load(found.value.load)) if not found.value.load.empty else None
@@ -675,6 +753,7 @@ PAGES: dict[str, PageSpec] = {spec.name: spec for spec in (
     PageSpec("faults", "Faults", "/faults", "faults.html", faults_page),
     PageSpec("rams", "RAMS", "/rams", "rams.html", rams_page),
     PageSpec("models", "Model quality", "/models", "models.html", models_page),
+    PageSpec("model", "Model version", "/models/{version}", "models/{version}.html", nav=False),
     PageSpec("monitoring", "Monitoring", "/monitoring", "monitoring.html", monitoring_page),
     PageSpec("inspections", "Inspection plan", "/plans/inspections", "inspections.html", inspections_page),
     PageSpec("spares", "Spares plan", "/plans/spares", "spares.html", spares_page),

@@ -47,6 +47,11 @@ def risk_heatmap(predictions: pd.DataFrame, top: int = 30) -> str:
     grid = predictions.pivot_table(index="vehicle_number", columns="component", values="failure_probability", aggfunc="max")
     grid = grid.reindex(columns=[c for c in contracts.COMPONENTS if c in grid.columns])
     grid = grid.loc[grid.max(axis=1).sort_values(ascending=False).index[:top]]
+    return _heatmap(grid.reset_index())
+
+
+def _draw_heatmap(table: pd.DataFrame) -> str:
+    grid = table.set_index("vehicle_number")
     fig = _figure(9, 1.2 + 0.24 * len(grid))
     ax = fig.add_subplot()
     image = ax.imshow(np.ma.masked_invalid(grid.to_numpy(dtype=float)), cmap=RISK_MAP, vmin=0, vmax=1, aspect="auto")
@@ -78,7 +83,7 @@ def normal_band(daily: pd.DataFrame, column: str, baseline_days: int = 60) -> tu
 
 
 _SVG_CACHE: "OrderedDict[tuple, str]" = OrderedDict()
-SVG_CACHE_SIZE = 512
+SVG_CACHE_SIZE = 1024
 _SVG_LOCK = threading.Lock()
 
 
@@ -187,6 +192,7 @@ def remaining_life(predictions: pd.DataFrame) -> str:
     return to_svg(fig, "remaining life")
 
 
+@cached_by_content
 def fault_summary(counts: pd.DataFrame, period: str) -> str:
     """Faults per month or quarter: major (A/B) ones on their own scale, and all of them by subsystem.
 
@@ -234,17 +240,20 @@ def _grouped_bars(pivot: pd.DataFrame, title: str) -> str:
     return to_svg(fig, title)
 
 
+@cached_by_content
 def rams_bars(rams: pd.DataFrame, value: str, label: str) -> str:
     """One RAMS figure (e.g. MTBF) per component, a bar per vehicle type."""
     return _grouped_bars(rams.pivot_table(index="component", columns="vehicle_type", values=value, aggfunc="mean"), label)
 
 
-def metric_comparison(table: pd.DataFrame, metric: str) -> str:
+@cached_by_content
+def metric_comparison(table: pd.DataFrame, metric: str, whose: str = "Champion's") -> str:
     """A backtest metric per component for the model and its baselines."""
     pivot = table.pivot_table(index="component", columns="method", values=metric, aggfunc="mean")
-    return _grouped_bars(pivot, f"Champion's backtest {metric.replace('_', ' ')}: model vs baselines")
+    return _grouped_bars(pivot, f"{whose} backtest {metric.replace('_', ' ')}: model vs baselines")
 
 
+@cached_by_content
 def depot_load(load: pd.DataFrame) -> str:
     """Slots used per depot and day of the plan window (bars) against the depot's slots per day (dashes)."""
     depots = list(dict.fromkeys(load["depot"]))
@@ -270,6 +279,7 @@ def depot_load(load: pd.DataFrame) -> str:
     return to_svg(fig, "depot load")
 
 
+@cached_by_content
 def stock_levels(spares: pd.DataFrame, top: int = 25) -> str:
     """Stock on hand against the target level for the depot-parts furthest below target."""
     rows = spares.assign(gap=spares["stock_level"] - spares["on_hand"]).sort_values("gap", ascending=False).head(top)
@@ -286,6 +296,7 @@ def stock_levels(spares: pd.DataFrame, top: int = 25) -> str:
     return to_svg(fig, "stock levels")
 
 
+@cached_by_content
 def weekly_lines(frame: pd.DataFrame, value: str, series: str, title: str, guides: tuple[float, ...] = ()) -> str:
     """A value per week, a line per series (e.g. PSI per feature, alerts per depot); dashed guide lines."""
     fig = _figure(10, 3.0)
@@ -298,3 +309,7 @@ def weekly_lines(frame: pd.DataFrame, value: str, series: str, title: str, guide
     ax.legend(fontsize=7.5, frameon=False, ncols=3)
     ax.set_title(title, fontsize=10, loc="left")
     return to_svg(fig, title)
+
+
+_heatmap = cached_by_content(_draw_heatmap)
+"""The overview's heat map is drawn once per distinct top-vehicles grid (its inputs are ~300 numbers)."""
