@@ -47,11 +47,14 @@ class SimulationSettings:
     horizon_days: int = 30
     alert_budget_per_depot_per_day: int = 3
     capacity_top_k_per_week: int = 20
-    reinspect_after_days: int = 30
-    """A component an inspection found healthy is not inspected again for this long (default: the horizon the
-    inspection looked over); a find renews it for the rest of the test block."""
+    reinspect_after_days: int | None = None
+    """A component an inspection found healthy is not inspected again for this long (None: the horizon the
+    inspection looked over); a find renews it for the rest of the test period."""
     bootstrap: int = 1000
     seed: int = 0
+    steps_per_day: float = 1.0
+    """Record steps per calendar day (Azure PdM: 8 steps of 3 h): horizon, re-inspection, the alert budget and the
+    weekly capacity count in steps; exposure and availability in days."""
 
 
 @dataclass
@@ -63,11 +66,13 @@ class PolicyOutcome:
     """Every failure in the test blocks with, per policy, whether it was avoided."""
 
 
-def _act_on_fold(rows: pd.DataFrame, policy: str, failures: pd.DataFrame, costs: CostModel, settings: SimulationSettings,
-                 rng: np.random.Generator) -> tuple[pd.DataFrame, set[int]]:
-    """One fold, day by day: pick today's alerts among the components not inspected lately (so the depots' budget or
-    the planners' capacity goes to components still worth a look), inspect them, draw the finds; returns the
-    inspections done and the failures avoided."""
+def _act(rows: pd.DataFrame, policy: str, failures: pd.DataFrame, costs: CostModel, settings: SimulationSettings,
+         rng: np.random.Generator) -> tuple[pd.DataFrame, set[int]]:
+    """The test period day by day (the folds' blocks follow each other, each day scored by its own fold's models):
+    pick today's alerts among the components not inspected lately (so the depots' budget or the planners'
+    capacity goes to components still worth a look), inspect them, draw the finds; returns the inspections done
+    and the failures avoided. What an inspection found or renewed carries over into the next block: an alert on a
+    block's last days can find a failure early in the next one, as it would in the fleet."""
     score, kind = ALERTING[policy]
     if kind == "threshold":
         rows = rows.assign(_threshold=break_even_probability(costs, rows["component"]))
@@ -77,12 +82,13 @@ def _act_on_fold(rows: pd.DataFrame, policy: str, failures: pd.DataFrame, costs:
     avoided: set[int] = set()
     done = []
     horizon = pd.Timedelta(days=settings.horizon_days)
+    reinspect = settings.reinspect_after_days if settings.reinspect_after_days is not None else settings.horizon_days
     first = rows["day"].min()
     for day, today in rows.groupby("day", sort=True):
         if kind == "capacity" and (day - first).days % 7:
             continue
         keys = list(zip(today["vehicle_number"], today["component"]))
-        free = np.array([k not in renewed and (k not in last_look or (day - last_look[k]).days >= settings.reinspect_after_days)
+        free = np.array([k not in renewed and (k not in last_look or (day - last_look[k]).days >= reinspect)
                          for k in keys], dtype=bool)
         candidates = today.loc[free]
         if kind == "threshold":
@@ -138,7 +144,7 @@ def simulate_policies(scored: pd.DataFrame, failures: pd.DataFrame, schedule: pd
         return frame.groupby("vehicle_number")[column].sum().reindex(vehicles, fill_value=0.0) if len(frame) else pd.Series(0.0, index=vehicles)
 
     base = pd.DataFrame(index=pd.Index(vehicles, name="vehicle_number"))
-    base["vehicle_days"] = exposure
+    base["vehicle_days"] = exposure / settings.steps_per_day
     schedule_eur = by_vehicle(visit_eur, "eur") + by_vehicle(find_eur, "eur")
     schedule_days_out = by_vehicle(visit_eur, "out") + finds.groupby("vehicle_number").size().reindex(vehicles, fill_value=0) * s.preventive_days_out
 
@@ -148,12 +154,7 @@ def simulate_policies(scored: pd.DataFrame, failures: pd.DataFrame, schedule: pd
         avoided: set[int] = set()
         inspections = pd.DataFrame(columns=["vehicle_number", "component", "day", "found"])
         if policy in ALERTING:
-            parts = []
-            for fold, rows_of_fold in scored.groupby("fold", sort=True):
-                done, hit = _act_on_fold(rows_of_fold, policy, failures.loc[failures["fold"] == fold], costs, settings, rng)
-                parts.append(done)
-                avoided |= hit
-            inspections = pd.concat(parts, ignore_index=True) if parts else inspections
+            inspections, avoided = _act(scored, policy, failures, costs, settings, rng)
         avoided_by[policy] = avoided
         kept = ~failures.index.isin(list(avoided))
         happened = failures.assign(eur=np.where(kept, failure_cost, 0.0), out=np.where(kept, failure_days_out, 0.0),

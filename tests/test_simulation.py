@@ -82,3 +82,34 @@ def test_the_saving_interval_comes_from_resampling_vehicles():
     # Only one vehicle carries the saving: resamples without it save nothing, so the interval reaches zero.
     assert row["saving_ci_low"] == pytest.approx(0.0, abs=1e-9) or row["saving_ci_low"] < 0
     assert row["saving_ci_high"] > 0 and np.isfinite(row["saving_vs_fixed_schedule"])
+
+
+def test_an_alert_late_in_one_block_finds_a_failure_early_in_the_next():
+    """The folds' test blocks follow each other: the fleet does not forget an inspection at a block's end, so an
+    alert on the first fold's last days finds a failure in the second fold's first days."""
+    scored, _, schedule = case()
+    scored["fold"] = np.where(scored["day"] < DAYS[30], 1, 2)
+    scored["score_model"] = np.where((scored["vehicle_number"] == "EMU-0001") & scored["day"].between(DAYS[28], DAYS[29]),
+                                     0.9, 0.001)
+    failures = pd.DataFrame({"vehicle_number": ["EMU-0001"], "component": ["brake_unit"], "failure_day": [DAYS[35]],
+                             "fold": [2], "grade": ["A"]})
+    settings = SimulationSettings(bootstrap=50)
+    outcome = simulate_policies(scored, failures, schedule, costs_with(1.0), settings)
+    table = policy_table(outcome, settings).set_index("policy")
+    assert table.loc["model_threshold", "failures_avoided"] == 1 and table.loc["model_threshold", "failures"] == 0
+    assert table.loc["model_threshold", "inspections"] == 1
+    assert outcome.failures["avoided_model_threshold"].tolist() == [True]
+
+
+def test_record_steps_shorter_than_a_day_count_exposure_in_days():
+    """Azure PdM's 3-hour steps: the simulation counts in steps, but costs are per 1,000 vehicle-days and a
+    failure's days out weigh against days, not steps."""
+    scored, failures, schedule = case()
+    per_step = SimulationSettings(bootstrap=50, steps_per_day=8)
+    per_day = SimulationSettings(bootstrap=50)
+    stepped = policy_table(simulate_policies(scored, failures, schedule, costs_with(1.0), per_step), per_step).set_index("policy")
+    daily = policy_table(simulate_policies(scored, failures, schedule, costs_with(1.0), per_day), per_day).set_index("policy")
+    assert stepped.loc["fixed_schedule", "eur_per_1000_vehicle_days"] == pytest.approx(
+        8 * daily.loc["fixed_schedule", "eur_per_1000_vehicle_days"])
+    lost = 1 - daily.loc["fixed_schedule", "availability"]
+    assert 1 - stepped.loc["fixed_schedule", "availability"] == pytest.approx(8 * lost)
