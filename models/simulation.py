@@ -192,7 +192,9 @@ def simulate_policies(scored: pd.DataFrame, failures: pd.DataFrame, schedule: pd
 
 def policy_table(outcome: PolicyOutcome, settings: SimulationSettings, reference: str = "fixed_schedule") -> pd.DataFrame:
     """One row per policy: EUR per 1,000 vehicle-days with a bootstrap interval over vehicles, its saving against
-    ``reference`` (paired), failures by grade, failures avoided, inspections, replacements and availability."""
+    ``reference`` (paired), failures by grade, failures avoided, inspections, replacements, availability, and where
+    the money goes (scheduled visits and their replacements, in-service failures, targeted inspections and the
+    replacements they led to)."""
     pv = outcome.per_vehicle
     wide = pv.pivot(index="vehicle_number", columns="policy", values="cost_eur")
     days = pv.loc[pv["policy"] == POLICIES[0]].set_index("vehicle_number")["vehicle_days"].reindex(wide.index)
@@ -219,6 +221,8 @@ def policy_table(outcome: PolicyOutcome, settings: SimulationSettings, reference
             "failures_avoided": int(outcome.failures.get(f"avoided_{policy}", pd.Series(dtype=bool)).sum()),
             "inspections": int(part["inspections"].sum()), "replacements": int(part["replacements"].sum()),
             "availability": 1 - part["days_out"].sum() / total_days,
+            **{f"{what}_eur_per_1000_vehicle_days": 1000 * part[f"{what}_eur"].sum() / total_days
+               for what in ("schedule", "failure", "action")},
         })
     order = {p: i for i, p in enumerate(POLICIES)}
     return pd.DataFrame(rows).sort_values("policy", key=lambda s: s.map(order)).reset_index(drop=True)

@@ -57,6 +57,11 @@ def test_a_find_avoids_the_failure_and_changes_the_outcome():
     assert saved == pytest.approx(certain.failure("brake_unit", "A") - certain.preventive("brake_unit")
                                   - certain.component_inspection("brake_unit"))
     assert table.loc["model_threshold", "availability"] > table.loc["fixed_schedule", "availability"]
+    # Where the money goes adds up to the total, and the schedule's share is the same for every policy that keeps it.
+    parts = table[[f"{w}_eur_per_1000_vehicle_days" for w in ("schedule", "failure", "action")]].sum(axis=1)
+    assert parts.to_numpy() == pytest.approx(table["eur_per_1000_vehicle_days"].to_numpy())
+    assert table.loc["model_threshold", "schedule_eur_per_1000_vehicle_days"] == pytest.approx(
+        table.loc["fixed_schedule", "schedule_eur_per_1000_vehicle_days"]) and table.loc["run_to_failure", "schedule_eur_per_1000_vehicle_days"] == 0
     # Run to failure: no visits, and what the visit found worn fails in service too.
     assert table.loc["run_to_failure", "failures"] == 2
     assert pv.loc[("run_to_failure", "EMU-0002"), "cost_eur"] == pytest.approx(certain.failure("wheelset"))
