@@ -1,7 +1,7 @@
 """What acting on the predictions saves: the policy simulation (``railpm.models.simulation``) on the backtest's
 rolling-origin folds, with a sensitivity table over the ratio of failure to inspection cost.
 
-    .venv/bin/python benchmarks/policy.py [--data-root data] [--build] [--reuse-backtest]
+    .venv/bin/python benchmarks/policy.py [--data-root data] [--build] [--folds 1,4] [--reuse-backtest]
 
 Reads ``records/component_days``, the lake's work orders and (synthetic fleet) ``truth/failures.parquet`` of the
 data root; ``--build`` generates, ingests and runs the Spark jobs first (``RAILPM_FLEET__VEHICLES`` sizes the fleet).
@@ -25,7 +25,7 @@ import pandas as pd
 from railpm import contracts
 from railpm.config import get_settings
 from railpm.costs import CostModel
-from railpm.models.backtest import Fold, run_backtest
+from railpm.models.backtest import SCORED_COLUMNS, Fold, backtest_folds, score_fold, split_fold
 from railpm.models.frames import failure_events
 from railpm.models.simulation import (
     SimulationSettings, labelled_rows, policy_table, schedule_in_blocks, sensitivity, simulate_policies, test_block_failures,
@@ -42,19 +42,31 @@ def _build_records(settings) -> None:
     module.build_records(settings)
 
 
-def backtest_rows(settings, records: pd.DataFrame, costs: CostModel, reuse: bool) -> tuple[pd.DataFrame, list[Fold]]:
-    """The backtest's scored test rows and folds: computed (and kept) or, with ``reuse``, read back."""
+def backtest_rows(settings, records: pd.DataFrame, only: list[int] | None, reuse: bool) -> tuple[pd.DataFrame | None, list[Fold]]:
+    """The backtest's scored test rows and folds. Each fold's models are fitted as the backtest fits them (without
+    the remaining-life model, which no policy reads) and its rows kept as soon as it is done, so folds can be
+    scored by separate processes (``only``) and the simulation re-run on them (``reuse``)."""
     folder = settings.data_root / "benchmarks" / "policy_backtest"
-    if reuse:
-        folds = [Fold(f["number"], *(pd.Timestamp(f[k]) for k in ("train_end", "test_start", "test_end")))
-                 for f in json.loads((folder / "folds.json").read_text())]
-        return pd.read_parquet(folder / "scored.parquet"), folds
-    backtest = run_backtest(records, recipe(settings), settings.model, costs=costs,
-                            progress=lambda fold: print(f"  backtest fold {fold.number} done", flush=True))
     folder.mkdir(parents=True, exist_ok=True)
-    backtest.scored.to_parquet(folder / "scored.parquet")
-    (folder / "folds.json").write_text(json.dumps([f.describe() for f in backtest.folds]))
-    return backtest.scored, backtest.folds
+    folds = backtest_folds(records, settings.model)
+    (folder / "folds.json").write_text(json.dumps([f.describe() for f in folds]))
+    params = recipe(settings)
+    for fold in folds:
+        kept = folder / f"scored-fold{fold.number}.parquet"
+        if reuse or (only and fold.number not in only):
+            continue
+        train, test = split_fold(records, fold, settings.model.horizon_days)
+        scores, _ = score_fold(train, test, params, settings.model, life=False)
+        test = test.assign(**{f"score_{method}": values for method, values in scores.items()})
+        test[SCORED_COLUMNS].assign(fold=fold.number).to_parquet(kept)
+        print(f"  fold {fold.number} scored ({fold.test_start:%Y-%m-%d} .. {fold.test_end:%Y-%m-%d}, CPU "
+              f"{time.process_time():.0f} s)", flush=True)
+    if only:
+        return None, folds
+    missing = [f.number for f in folds if not (folder / f"scored-fold{f.number}.parquet").exists()]
+    if missing:
+        raise SystemExit(f"folds {missing} are not scored yet ({folder}): run them (--folds) before the simulation")
+    return pd.concat([pd.read_parquet(folder / f"scored-fold{f.number}.parquet") for f in folds], ignore_index=True), folds
 
 
 def main() -> None:
@@ -62,6 +74,8 @@ def main() -> None:
     parser.add_argument("--data-root", type=Path, default=None)
     parser.add_argument("--build", action="store_true", help="generate, ingest and build records first")
     parser.add_argument("--reuse-backtest", action="store_true", help="simulate from the kept backtest rows")
+    parser.add_argument("--folds", type=lambda text: [int(n) for n in text.split(",")], default=None,
+                        help="score only these folds (e.g. 1,4), keep them and stop: another process scores the rest")
     parser.add_argument("--bootstrap", type=int, default=1000)
     parser.add_argument("--records-from", type=pd.Timestamp, default=None,
                         help="leave out records before this day (record time axis): Azure PdM's maintenance log starts"
@@ -75,7 +89,9 @@ def main() -> None:
     records = training_records(settings)
     if args.records_from is not None:
         records = records.loc[records["day"] >= args.records_from].reset_index(drop=True)
-    scored_rows, folds = backtest_rows(settings, records, costs, args.reuse_backtest)
+    scored_rows, folds = backtest_rows(settings, records, args.folds, args.reuse_backtest)
+    if scored_rows is None:
+        return
     truth_file = settings.truth_dir / "failures.parquet"
     truth = pd.read_parquet(truth_file) if truth_file.exists() else None
     failures = test_block_failures(failure_events(records), folds, truth)
