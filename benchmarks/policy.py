@@ -122,11 +122,11 @@ def main() -> None:
         print(f"| {r.policy} | {r.schedule_eur_per_1000_vehicle_days:,.0f} | {r.failure_eur_per_1000_vehicle_days:,.0f} | "
               f"{r.action_eur_per_1000_vehicle_days:,.0f} |")
     print("\n| failure / inspection cost (x settings) | brake unit ratio | model at threshold | model at capacity | age/usage |"
-          "\n|---:|---:|---:|---:|---:|")
+          " perfect foresight |\n|---:|---:|---:|---:|---:|---:|")
     for r in sens.itertuples(index=False):
         print(f"| {r.factor:g} | {r.failure_to_inspection_brake_unit:,.0f} | {r.model_threshold_saving:.1%} "
               f"({r.model_threshold_saving_ci_low:.1%} to {r.model_threshold_saving_ci_high:.1%}) | "
-              f"{r.model_capacity_saving:.1%} | {r.age_usage_saving:.1%} |")
+              f"{r.model_capacity_saving:.1%} | {r.age_usage_saving:.1%} | {r.perfect_foresight_saving:.1%} |")
 
 
 if __name__ == "__main__":

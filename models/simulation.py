@@ -20,7 +20,9 @@ Policies, side by side:
   preventive replacements they made, the failures that happened;
 - ``age_usage``, ``model_threshold``: the schedule plus alerts above the cost model's break-even probability
   within the depot alert budget, from the age/usage baseline and from the model;
-- ``model_capacity``: the schedule plus the fleet's ``capacity_top_k_per_week`` riskiest each week.
+- ``model_capacity``: the schedule plus the fleet's ``capacity_top_k_per_week`` riskiest each week;
+- ``perfect_foresight``: the schedule plus one targeted inspection of each failing component the day before it
+  fails (found with the level's detection probability): what no model can beat while the schedule stays as it is.
 
 Each policy's cost per 1,000 vehicle-days comes with a bootstrap interval over vehicles (vehicles resampled
 with their whole history, the same draw for every policy, so differences are paired).
@@ -37,7 +39,7 @@ from railpm.costs import CostModel
 from railpm.models.frames import LABEL
 from railpm.models.policy import break_even_probability
 
-POLICIES = ("run_to_failure", "fixed_schedule", "age_usage", "model_threshold", "model_capacity")
+POLICIES = ("run_to_failure", "fixed_schedule", "age_usage", "model_threshold", "model_capacity", "perfect_foresight")
 ALERTING = {"age_usage": ("score_age_usage", "threshold"), "model_threshold": ("score_model", "threshold"),
             "model_capacity": ("score_model", "capacity")}
 
@@ -114,6 +116,15 @@ def _act(rows: pd.DataFrame, policy: str, failures: pd.DataFrame, costs: CostMod
     return pd.DataFrame(done, columns=["vehicle_number", "component", "day", "found"]), avoided
 
 
+def _foresee(failures: pd.DataFrame, costs: CostModel, rng: np.random.Generator) -> tuple[pd.DataFrame, set[int]]:
+    """The ceiling of any alerting model: one targeted inspection of each failing component the day before it
+    fails, finding it with the level's detection probability, and not one inspection more."""
+    found = rng.random(len(failures)) < np.array([costs.detection(c) for c in failures["component"]])
+    done = pd.DataFrame({"vehicle_number": failures["vehicle_number"], "component": failures["component"],
+                         "day": failures["failure_day"] - pd.Timedelta(days=1), "found": found})
+    return done, {int(i) for i in failures.index[found]}
+
+
 def simulate_policies(scored: pd.DataFrame, failures: pd.DataFrame, schedule: pd.DataFrame, costs: CostModel,
                       settings: SimulationSettings) -> PolicyOutcome:
     """Run every policy over every fold of the backtest's test rows.
@@ -155,6 +166,8 @@ def simulate_policies(scored: pd.DataFrame, failures: pd.DataFrame, schedule: pd
         inspections = pd.DataFrame(columns=["vehicle_number", "component", "day", "found"])
         if policy in ALERTING:
             inspections, avoided = _act(scored, policy, failures, costs, settings, rng)
+        elif policy == "perfect_foresight":
+            inspections, avoided = _foresee(failures, costs, rng)
         avoided_by[policy] = avoided
         kept = ~failures.index.isin(list(avoided))
         happened = failures.assign(eur=np.where(kept, failure_cost, 0.0), out=np.where(kept, failure_days_out, 0.0),
@@ -240,7 +253,7 @@ def sensitivity(scored: pd.DataFrame, failures: pd.DataFrame, schedule: pd.DataF
         table = policy_table(outcome, replace(settings, bootstrap=200)).set_index("policy")
         brake = scaled.failure("brake_unit") / scaled.component_inspection("brake_unit")
         rows.append({"factor": factor, "failure_to_inspection_brake_unit": brake,
-                     **{f"{p}_saving": table.loc[p, "saving_vs_fixed_schedule"] for p in ("model_threshold", "model_capacity", "age_usage")},
+                     **{f"{p}_saving": table.loc[p, "saving_vs_fixed_schedule"] for p in ("model_threshold", "model_capacity", "age_usage", "perfect_foresight")},
                      "model_threshold_saving_ci_low": table.loc["model_threshold", "saving_ci_low"],
                      "model_threshold_saving_ci_high": table.loc["model_threshold", "saving_ci_high"]})
     return pd.DataFrame(rows)

@@ -62,6 +62,9 @@ def test_a_find_avoids_the_failure_and_changes_the_outcome():
     assert parts.to_numpy() == pytest.approx(table["eur_per_1000_vehicle_days"].to_numpy())
     assert table.loc["model_threshold", "schedule_eur_per_1000_vehicle_days"] == pytest.approx(
         table.loc["fixed_schedule", "schedule_eur_per_1000_vehicle_days"]) and table.loc["run_to_failure", "schedule_eur_per_1000_vehicle_days"] == 0
+    # Perfect foresight: one inspection the day before the failure, which it finds; the model paid the same here.
+    assert table.loc["perfect_foresight", "failures"] == 0 and table.loc["perfect_foresight", "inspections"] == 1
+    assert table.loc["perfect_foresight", "eur_per_1000_vehicle_days"] == pytest.approx(table.loc["model_threshold", "eur_per_1000_vehicle_days"])
     # Run to failure: no visits, and what the visit found worn fails in service too.
     assert table.loc["run_to_failure", "failures"] == 2
     assert pv.loc[("run_to_failure", "EMU-0002"), "cost_eur"] == pytest.approx(certain.failure("wheelset"))
@@ -70,6 +73,9 @@ def test_a_find_avoids_the_failure_and_changes_the_outcome():
     blind = policy_table(simulate_policies(scored, failures, schedule, costs_with(0.0), settings), settings).set_index("policy")
     assert blind.loc["model_threshold", "inspections"] == 0
     assert blind.loc["model_threshold", "eur_per_1000_vehicle_days"] == blind.loc["fixed_schedule", "eur_per_1000_vehicle_days"]
+    # Blind inspections find nothing even with foresight: it pays the inspection and the failure.
+    assert blind.loc["perfect_foresight", "failures"] == 1
+    assert blind.loc["perfect_foresight", "eur_per_1000_vehicle_days"] > blind.loc["fixed_schedule", "eur_per_1000_vehicle_days"]
     # A poor inspection (2 %) still pays at p = 0.9 here; this seed's draws (0.64, 0.27, 0.04) find nothing, so the
     # failure happens; with re-inspection a week after a miss the unit is inspected on days 25, 32 and 39 at its cost.
     weekly = SimulationSettings(bootstrap=200, reinspect_after_days=7)
