@@ -107,9 +107,11 @@ def primary_metric(table: pd.DataFrame, method: str = "model") -> float:
     return float(per_fold.mean())
 
 
-def _score_fold(train: pd.DataFrame, test: pd.DataFrame, params: ModelParams, settings: ModelSettings) -> tuple[
-        dict[str, np.ndarray], FittedModels]:
-    model = fit_models(train, params, interval_quantiles(settings.remaining_life_interval))
+def score_fold(train: pd.DataFrame, test: pd.DataFrame, params: ModelParams, settings: ModelSettings, *,
+               life: bool = True) -> tuple[dict[str, np.ndarray], FittedModels]:
+    """Each method's score on the test rows; ``life=False`` skips the remaining-life model (the policy simulation
+    needs the probabilities only)."""
+    model = fit_models(train, params, interval_quantiles(settings.remaining_life_interval) if life else None)
     baseline = fit_models(train, params.model_copy(update={"feature_set": "age_usage"}), None)
     scores = {
         "model": predict_probability(model, test),
@@ -167,6 +169,26 @@ def _life_coverage(fold: Fold, model: FittedModels, test: pd.DataFrame, params: 
     return {"fold": fold.number, **coverage}
 
 
+SCORED_COLUMNS = ["day", "vehicle_number", "component", "home_depot", LABEL, TIME, EVENT] + [f"score_{m}" for m in METHODS]
+"""What ``Backtest.scored`` keeps of each test row."""
+
+
+def backtest_folds(records: pd.DataFrame, settings: ModelSettings, min_train_days: int | None = None) -> list[Fold]:
+    """The rolling-origin folds of these records (``default_min_train_days`` unless given)."""
+    first_day, last_day = records["day"].min(), records["day"].max()
+    if min_train_days is None:
+        min_train_days = default_min_train_days(first_day, last_day, settings.horizon_days)
+    return rolling_origin_folds(first_day, last_day, settings.backtest_folds, settings.horizon_days, min_train_days)
+
+
+def split_fold(records: pd.DataFrame, fold: Fold, horizon_days: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The fold's training rows, labelled as known the day before its test block, and its test rows."""
+    cutoff = fold.test_start - pd.Timedelta(days=1)
+    train = censor_at(records[records["day"] <= fold.train_end], cutoff, horizon_days)
+    test = records[(records["day"] >= fold.test_start) & (records["day"] <= fold.test_end)].copy()
+    return train, test
+
+
 def run_backtest(records: pd.DataFrame, params: ModelParams, settings: ModelSettings, *,
                  min_train_days: int | None = None, progress=None, costs: CostModel | None = None) -> Backtest:
     """Backtest the recipe ``params`` and both baselines on ``settings.backtest_folds`` rolling-origin folds.
@@ -175,18 +197,13 @@ def run_backtest(records: pd.DataFrame, params: ModelParams, settings: ModelSett
     the alerts (the default cost model when not given).
     """
     costs = costs or CostModel.default()
-    first_day, last_day = records["day"].min(), records["day"].max()
-    if min_train_days is None:
-        min_train_days = default_min_train_days(first_day, last_day, settings.horizon_days)
-    folds = rolling_origin_folds(first_day, last_day, settings.backtest_folds, settings.horizon_days, min_train_days)
+    folds = backtest_folds(records, settings, min_train_days)
     all_events = failure_events(records)
     table_rows, scored_parts, life_rows, event_parts = [], [], [], []
     importance = pd.DataFrame()
     for fold in folds:
-        cutoff = fold.test_start - pd.Timedelta(days=1)
-        train = censor_at(records[records["day"] <= fold.train_end], cutoff, settings.horizon_days)
-        test = records[(records["day"] >= fold.test_start) & (records["day"] <= fold.test_end)].copy()
-        scores, model = _score_fold(train, test, params, settings)
+        train, test = split_fold(records, fold, settings.horizon_days)
+        scores, model = score_fold(train, test, params, settings)
         for method, values in scores.items():
             test[f"score_{method}"] = values
         horizon_end = fold.test_end + pd.Timedelta(days=settings.horizon_days)
@@ -195,8 +212,7 @@ def run_backtest(records: pd.DataFrame, params: ModelParams, settings: ModelSett
         table_rows += fold_rows
         event_parts += fold_events
         life_rows.append(_life_coverage(fold, model, test, params))
-        keep = ["day", "vehicle_number", "component", "home_depot", LABEL, TIME, EVENT] + [f"score_{m}" for m in METHODS]
-        scored_parts.append(test[keep].assign(fold=fold.number))
+        scored_parts.append(test[SCORED_COLUMNS].assign(fold=fold.number))
         if fold is folds[-1]:
             importance = feature_importance(model, test, params.importance_rows, params.random_state)
         if progress is not None:

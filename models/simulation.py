@@ -20,7 +20,9 @@ Policies, side by side:
   preventive replacements they made, the failures that happened;
 - ``age_usage``, ``model_threshold``: the schedule plus alerts above the cost model's break-even probability
   within the depot alert budget, from the age/usage baseline and from the model;
-- ``model_capacity``: the schedule plus the fleet's ``capacity_top_k_per_week`` riskiest each week.
+- ``model_capacity``: the schedule plus the fleet's ``capacity_top_k_per_week`` riskiest each week;
+- ``perfect_foresight``: the schedule plus one targeted inspection of each failing component the day before it
+  fails (found with the level's detection probability): what no model can beat while the schedule stays as it is.
 
 Each policy's cost per 1,000 vehicle-days comes with a bootstrap interval over vehicles (vehicles resampled
 with their whole history, the same draw for every policy, so differences are paired).
@@ -37,7 +39,7 @@ from railpm.costs import CostModel
 from railpm.models.frames import LABEL
 from railpm.models.policy import break_even_probability
 
-POLICIES = ("run_to_failure", "fixed_schedule", "age_usage", "model_threshold", "model_capacity")
+POLICIES = ("run_to_failure", "fixed_schedule", "age_usage", "model_threshold", "model_capacity", "perfect_foresight")
 ALERTING = {"age_usage": ("score_age_usage", "threshold"), "model_threshold": ("score_model", "threshold"),
             "model_capacity": ("score_model", "capacity")}
 
@@ -47,11 +49,14 @@ class SimulationSettings:
     horizon_days: int = 30
     alert_budget_per_depot_per_day: int = 3
     capacity_top_k_per_week: int = 20
-    reinspect_after_days: int = 30
-    """A component an inspection found healthy is not inspected again for this long (default: the horizon the
-    inspection looked over); a find renews it for the rest of the test block."""
+    reinspect_after_days: int | None = None
+    """A component an inspection found healthy is not inspected again for this long (None: the horizon the
+    inspection looked over); a find renews it for the rest of the test period."""
     bootstrap: int = 1000
     seed: int = 0
+    steps_per_day: float = 1.0
+    """Record steps per calendar day (Azure PdM: 8 steps of 3 h): horizon, re-inspection, the alert budget and the
+    weekly capacity count in steps; exposure and availability in days."""
 
 
 @dataclass
@@ -63,11 +68,13 @@ class PolicyOutcome:
     """Every failure in the test blocks with, per policy, whether it was avoided."""
 
 
-def _act_on_fold(rows: pd.DataFrame, policy: str, failures: pd.DataFrame, costs: CostModel, settings: SimulationSettings,
-                 rng: np.random.Generator) -> tuple[pd.DataFrame, set[int]]:
-    """One fold, day by day: pick today's alerts among the components not inspected lately (so the depots' budget or
-    the planners' capacity goes to components still worth a look), inspect them, draw the finds; returns the
-    inspections done and the failures avoided."""
+def _act(rows: pd.DataFrame, policy: str, failures: pd.DataFrame, costs: CostModel, settings: SimulationSettings,
+         rng: np.random.Generator) -> tuple[pd.DataFrame, set[int]]:
+    """The test period day by day (the folds' blocks follow each other, each day scored by its own fold's models):
+    pick today's alerts among the components not inspected lately (so the depots' budget or the planners'
+    capacity goes to components still worth a look), inspect them, draw the finds; returns the inspections done
+    and the failures avoided. What an inspection found or renewed carries over into the next block: an alert on a
+    block's last days can find a failure early in the next one, as it would in the fleet."""
     score, kind = ALERTING[policy]
     if kind == "threshold":
         rows = rows.assign(_threshold=break_even_probability(costs, rows["component"]))
@@ -77,12 +84,13 @@ def _act_on_fold(rows: pd.DataFrame, policy: str, failures: pd.DataFrame, costs:
     avoided: set[int] = set()
     done = []
     horizon = pd.Timedelta(days=settings.horizon_days)
+    reinspect = settings.reinspect_after_days if settings.reinspect_after_days is not None else settings.horizon_days
     first = rows["day"].min()
     for day, today in rows.groupby("day", sort=True):
         if kind == "capacity" and (day - first).days % 7:
             continue
         keys = list(zip(today["vehicle_number"], today["component"]))
-        free = np.array([k not in renewed and (k not in last_look or (day - last_look[k]).days >= settings.reinspect_after_days)
+        free = np.array([k not in renewed and (k not in last_look or (day - last_look[k]).days >= reinspect)
                          for k in keys], dtype=bool)
         candidates = today.loc[free]
         if kind == "threshold":
@@ -106,6 +114,15 @@ def _act_on_fold(rows: pd.DataFrame, policy: str, failures: pd.DataFrame, costs:
                     found = True
             done.append((vehicle, component, day, found))
     return pd.DataFrame(done, columns=["vehicle_number", "component", "day", "found"]), avoided
+
+
+def _foresee(failures: pd.DataFrame, costs: CostModel, rng: np.random.Generator) -> tuple[pd.DataFrame, set[int]]:
+    """The ceiling of any alerting model: one targeted inspection of each failing component the day before it
+    fails, finding it with the level's detection probability, and not one inspection more."""
+    found = rng.random(len(failures)) < np.array([costs.detection(c) for c in failures["component"]])
+    done = pd.DataFrame({"vehicle_number": failures["vehicle_number"], "component": failures["component"],
+                         "day": failures["failure_day"] - pd.Timedelta(days=1), "found": found})
+    return done, {int(i) for i in failures.index[found]}
 
 
 def simulate_policies(scored: pd.DataFrame, failures: pd.DataFrame, schedule: pd.DataFrame, costs: CostModel,
@@ -138,7 +155,7 @@ def simulate_policies(scored: pd.DataFrame, failures: pd.DataFrame, schedule: pd
         return frame.groupby("vehicle_number")[column].sum().reindex(vehicles, fill_value=0.0) if len(frame) else pd.Series(0.0, index=vehicles)
 
     base = pd.DataFrame(index=pd.Index(vehicles, name="vehicle_number"))
-    base["vehicle_days"] = exposure
+    base["vehicle_days"] = exposure / settings.steps_per_day
     schedule_eur = by_vehicle(visit_eur, "eur") + by_vehicle(find_eur, "eur")
     schedule_days_out = by_vehicle(visit_eur, "out") + finds.groupby("vehicle_number").size().reindex(vehicles, fill_value=0) * s.preventive_days_out
 
@@ -148,12 +165,9 @@ def simulate_policies(scored: pd.DataFrame, failures: pd.DataFrame, schedule: pd
         avoided: set[int] = set()
         inspections = pd.DataFrame(columns=["vehicle_number", "component", "day", "found"])
         if policy in ALERTING:
-            parts = []
-            for fold, rows_of_fold in scored.groupby("fold", sort=True):
-                done, hit = _act_on_fold(rows_of_fold, policy, failures.loc[failures["fold"] == fold], costs, settings, rng)
-                parts.append(done)
-                avoided |= hit
-            inspections = pd.concat(parts, ignore_index=True) if parts else inspections
+            inspections, avoided = _act(scored, policy, failures, costs, settings, rng)
+        elif policy == "perfect_foresight":
+            inspections, avoided = _foresee(failures, costs, rng)
         avoided_by[policy] = avoided
         kept = ~failures.index.isin(list(avoided))
         happened = failures.assign(eur=np.where(kept, failure_cost, 0.0), out=np.where(kept, failure_days_out, 0.0),
@@ -191,7 +205,9 @@ def simulate_policies(scored: pd.DataFrame, failures: pd.DataFrame, schedule: pd
 
 def policy_table(outcome: PolicyOutcome, settings: SimulationSettings, reference: str = "fixed_schedule") -> pd.DataFrame:
     """One row per policy: EUR per 1,000 vehicle-days with a bootstrap interval over vehicles, its saving against
-    ``reference`` (paired), failures by grade, failures avoided, inspections, replacements and availability."""
+    ``reference`` (paired), failures by grade, failures avoided, inspections, replacements, availability, and where
+    the money goes (scheduled visits and their replacements, in-service failures, targeted inspections and the
+    replacements they led to)."""
     pv = outcome.per_vehicle
     wide = pv.pivot(index="vehicle_number", columns="policy", values="cost_eur")
     days = pv.loc[pv["policy"] == POLICIES[0]].set_index("vehicle_number")["vehicle_days"].reindex(wide.index)
@@ -218,6 +234,8 @@ def policy_table(outcome: PolicyOutcome, settings: SimulationSettings, reference
             "failures_avoided": int(outcome.failures.get(f"avoided_{policy}", pd.Series(dtype=bool)).sum()),
             "inspections": int(part["inspections"].sum()), "replacements": int(part["replacements"].sum()),
             "availability": 1 - part["days_out"].sum() / total_days,
+            **{f"{what}_eur_per_1000_vehicle_days": 1000 * part[f"{what}_eur"].sum() / total_days
+               for what in ("schedule", "failure", "action")},
         })
     order = {p: i for i, p in enumerate(POLICIES)}
     return pd.DataFrame(rows).sort_values("policy", key=lambda s: s.map(order)).reset_index(drop=True)
@@ -235,7 +253,7 @@ def sensitivity(scored: pd.DataFrame, failures: pd.DataFrame, schedule: pd.DataF
         table = policy_table(outcome, replace(settings, bootstrap=200)).set_index("policy")
         brake = scaled.failure("brake_unit") / scaled.component_inspection("brake_unit")
         rows.append({"factor": factor, "failure_to_inspection_brake_unit": brake,
-                     **{f"{p}_saving": table.loc[p, "saving_vs_fixed_schedule"] for p in ("model_threshold", "model_capacity", "age_usage")},
+                     **{f"{p}_saving": table.loc[p, "saving_vs_fixed_schedule"] for p in ("model_threshold", "model_capacity", "age_usage", "perfect_foresight")},
                      "model_threshold_saving_ci_low": table.loc["model_threshold", "saving_ci_low"],
                      "model_threshold_saving_ci_high": table.loc["model_threshold", "saving_ci_high"]})
     return pd.DataFrame(rows)
