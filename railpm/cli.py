@@ -243,7 +243,8 @@ def replay(
         raise RailpmError(f"--from/--to: {exc}") from exc
     if start is None or end is None:
         raise RailpmError(f"no drops in {settings.deliveries_dir}: run `railpm generate --deliveries daily` first, or give --from and --to")
-    results = replay_days(settings, start, end, rerun, on_day=print_replay_day)
+    results = replay_days(settings, start, end, rerun, on_day=print_replay_day, on_step=lambda day, step: console.print(
+        f"  {day} › {step.step} {step.status} in {step.wall_s:.1f} s ({step.cpu_s:.1f} CPU s)", highlight=False))
     print_replay_table(results)
 
 

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -12,12 +16,17 @@ import pyarrow.parquet as pq
 import pytest
 
 from railpm import contracts
-from railpm.config import DirtRates, FleetSettings
+from railpm.config import DirtRates, FleetSettings, Settings
+from railpm.ingest.held import read_held
+from railpm.ingest.lake import RULES, read_lake_table
+from railpm.ingest.step import SUPERSEDED
 from railpm.synth import generate_fleet
+from helpers import REPO_ROOT
 from railpm.synth.deliveries import (
     CORRECTED, FORMATS, GARBAGE, LATE_DROP, ORIGINAL, REGULAR, REPEATED, UPDATE, generate_deliveries, key_text,
 )
 
+RAILPM = Path(sys.executable).with_name("railpm")
 FLEET = FleetSettings(vehicles=6, days=40, seed=11, vehicles_per_file=6)
 GO_LIVE = 30
 
@@ -122,3 +131,145 @@ def test_deliveries_arrive_as_real_feeds_do(drops):
     first_new = next(c for c in listing["registry_changes"] if c.get("note", "").startswith("its telemetry"))
     row = truth[(truth["feed"] == "vehicles") & (truth["key"] == first_new["vehicle"])]
     assert (pd.to_datetime(row["delivered_on"]).dt.date == date.fromisoformat(first_new["day"]) + timedelta(days=1)).all()
+
+
+# --------------------------------------------------------------------------------------------------
+# `railpm replay` through the real DAGs (slow: every day is five `airflow dags test` runs with Spark)
+# --------------------------------------------------------------------------------------------------
+
+REPLAY_RAILPM = Path(sys.executable).with_name("railpm")
+FLEET = FleetSettings(vehicles=6, days=150, seed=11, vehicles_per_file=6)
+REPLAY_GO_LIVE = 140
+REPLAY_DAYS = 4
+"""Go-live (the history, a first model) and the three days of the registry changes and the drills: what the suite
+can afford (each day costs minutes on 2 cores, see the README's "Day after day")."""
+
+
+def replay_environment(data_root: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAILPM_", "AIRFLOW"))}
+    return env | {
+        "RAILPM_DATA_ROOT": str(data_root), "COLUMNS": "200",
+        "RAILPM_FLEET__VEHICLES": str(REPLAY_FLEET.vehicles), "RAILPM_FLEET__DAYS": str(REPLAY_FLEET.days),
+        "RAILPM_FLEET__SEED": str(REPLAY_FLEET.seed), "RAILPM_FLEET__VEHICLES_PER_FILE": str(REPLAY_FLEET.vehicles_per_file),
+        "RAILPM_SPARK__MASTER": "local[2]", "RAILPM_SPARK__SHUFFLE_PARTITIONS": "2", "RAILPM_SPARK__DRIVER_MEMORY": "1g",
+        "RAILPM_MODEL__BACKTEST_FOLDS": "2", "RAILPM_MODEL__HORIZON_DAYS": "14",
+        "RAILPM_MODEL__RECIPE": json.dumps({"max_iter": 60, "life_max_iter": 40, "calibration_folds": 2,
+                                            "train_row_stride_days": 2, "importance_rows": 1500}),
+    }
+
+
+def run_railpm(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run([str(RAILPM), *args], env=env, capture_output=True, text=True, cwd=REPO_ROOT)
+    assert done.returncode == 0, f"railpm {' '.join(args)} failed:\n{done.stdout[-8000:]}\n{done.stderr[-8000:]}"
+    return done.stdout
+
+
+@dataclass(frozen=True)
+class Replayed:
+    settings: Settings
+    env: dict[str, str]
+    stdout: str
+    days: list[date]
+    listing: dict
+
+
+@pytest.fixture(scope="module")
+def replayed(tmp_path_factory) -> Replayed:
+    settings = Settings(data_root=tmp_path_factory.mktemp("replay") / "data", fleet=REPLAY_FLEET)
+    env = replay_environment(settings.data_root)
+    run_railpm(env, "generate", "--deliveries", "daily", "--go-live-day", str(REPLAY_GO_LIVE))
+    first = REPLAY_FLEET.start + timedelta(days=REPLAY_GO_LIVE)
+    days = [first + timedelta(days=i) for i in range(REPLAY_DAYS)]
+    stdout = run_railpm(env, "replay", "--from", first.isoformat(), "--to", days[-1].isoformat())
+    return Replayed(settings, env, stdout, days, json.loads((settings.truth_dir / "drops.json").read_text()))
+
+
+def lake_keys(settings: Settings, feed: str) -> pd.Series:
+    contract = contracts.FEEDS[feed]
+    return key_text(read_lake_table(settings.lake_dir, contract, list(contract.key)), contract)
+
+
+@pytest.mark.slow
+@pytest.mark.airflow
+def test_replay_runs_every_day_through_the_dags(replayed):
+    settings, days = replayed.settings, replayed.days
+    state = json.loads((settings.replay_dir / "state.json").read_text())
+    assert [d for d, s in sorted(state["days"].items()) if s["done"]] == [d.isoformat() for d in days]
+    for day in days:  # each day scored and planned by the champion
+        assert state["days"][day.isoformat()]["champion"], day
+        assert (settings.predictions_dir / f"predictions-{day}.parquet").is_file(), day
+        assert any((settings.plans_dir / day.isoformat()).iterdir()), day
+        steps = {s["step"]: s["status"] for s in state["days"][day.isoformat()]["steps"]}
+        assert steps["fleet_ingest"] == steps["fleet_records"] == steps["fleet_score"] == steps["fleet_plan"] == "ok"
+
+    # Nothing of a valid day quarantined: only the older versions the updates and corrections replaced.
+    rules = pd.concat([pq.read_table(p).to_pandas() for p in settings.quarantine_dir.rglob("*.parquet")])[RULES]
+    assert set(rules) == {SUPERSEDED}
+
+    # Every record delivered up to the last day is in the lake exactly once: nothing lost, nothing twice.
+    truth = pd.read_parquet(settings.truth_dir / "deliveries.parquet")
+    delivered = truth[truth["delivered_on"] <= days[-1].isoformat()]
+    for feed in ("telemetry", "faults", "work_orders", "vehicles", "parts", "stock"):
+        keys = lake_keys(settings, feed)
+        assert not keys.duplicated().any(), feed
+        assert set(keys) == set(delivered.loc[delivered["feed"] == feed, "key"]), feed
+
+    # Held until the registry knew the vehicle, then released and counted once.
+    counts = [state["days"][d.isoformat()]["counts"] for d in days]
+    assert sum(c["held"] for c in counts) == sum(c["released"] for c in counts) > 0
+    assert read_held(settings).empty
+    late = next(c for c in replayed.listing["registry_changes"] if c.get("note", "").startswith("its telemetry"))
+    assert (lake_keys(settings, "telemetry").str.startswith(f"{late['vehicle']}|")).any()
+    assert "held records released" in replayed.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.airflow
+def test_bad_deliveries_are_named_and_do_not_stop_the_days_after(replayed):
+    out, drills = replayed.stdout, {d["drill"]: d for d in replayed.listing["drills"]}
+    assert f"{drills['missing drop']['day']}: no drop delivered for this day" in out
+    assert "delivered again byte for byte" in out
+    assert f"{drills['corrected resend']['file']}: re-delivered with changes" in out
+    garbage = drills["garbage file"]["file"]
+    line = next(line for line in out.splitlines() if garbage in line and "set aside whole" in line)
+    assert "rejected_files/faults" in line and "line" in line and "rule" in line
+    assert (replayed.settings.rejected_files_dir / "faults" / Path(garbage).name).is_file()
+    # The corrected reading is what the lake holds now; the first delivery is kept as a revision.
+    vehicle, ts = drills["corrected resend"]["key"].split("|")
+    telemetry = read_lake_table(replayed.settings.lake_dir, contracts.TELEMETRY, ["vehicle_number", "ts", "ambient_temp_c"])
+    corrected = telemetry[(telemetry["vehicle_number"] == vehicle) & (telemetry["ts"] == pd.Timestamp(ts))]
+    first = pq.read_table(replayed.settings.deliveries_dir / drills["corrected resend"]["day"] / drills["corrected resend"]["file"]).to_pandas()
+    original = first.iloc[drills["corrected resend"]["row"] - 1]["ambient_temp_c"]
+    assert corrected["ambient_temp_c"].tolist() == [pytest.approx(round(original + 0.5, 2))]
+    assert any(replayed.settings.revisions_dir.rglob("*.parquet"))
+
+
+def snapshot(settings: Settings, day: date) -> dict:
+    """What a rerun of ``day`` must leave as it was: lake and quarantine bytes, run records, the day's outputs."""
+    files = {str(p.relative_to(settings.data_root)): p.read_bytes()
+             for folder in (settings.lake_dir, settings.quarantine_dir, settings.held_dir, settings.runs_dir / "deliveries")
+             for p in sorted(folder.rglob("*")) if p.is_file()}
+    files["landing"] = json.dumps(sorted(str(p.relative_to(settings.landing_dir)) for p in settings.landing_dir.rglob("*"))).encode()
+    files["delivered"] = json.dumps(json.loads((settings.replay_dir / "state.json").read_text())["delivered"]).encode()
+    records = pd.read_parquet(settings.records_dir / "component_days")
+    order = ["vehicle_number", "component", "day"]
+    return {"files": files, "records": records.sort_values(order).reset_index(drop=True),
+            "predictions": pd.read_parquet(settings.predictions_dir / f"predictions-{day}.parquet"),
+            "plans": {p.name: pd.read_csv(p) for p in sorted((settings.plans_dir / day.isoformat()).glob("*.csv"))}}
+
+
+@pytest.mark.slow
+@pytest.mark.airflow
+def test_a_rerun_of_a_day_changes_nothing(replayed):
+    day = replayed.days[-1]
+    before = snapshot(replayed.settings, day)
+    out = run_railpm(replayed.env, "replay", "--from", day.isoformat(), "--to", day.isoformat(), "--rerun")
+    after = snapshot(replayed.settings, day)
+    assert f"{day} done" in out
+    assert after["files"].keys() == before["files"].keys()
+    assert [k for k in before["files"] if before["files"][k] != after["files"][k]] == []
+    pd.testing.assert_frame_equal(after["records"], before["records"])
+    pd.testing.assert_frame_equal(after["predictions"], before["predictions"])
+    assert after["plans"].keys() == before["plans"].keys()
+    for name in before["plans"]:
+        pd.testing.assert_frame_equal(after["plans"][name], before["plans"][name])

@@ -45,8 +45,8 @@ WORK_ORDER_DELAY_HOURS = (1.0, 12.0)
 WORK_ORDER_CLOSE_REPORT_HOURS = (1.0, 96.0)
 """A closed work order is reported when its paperwork is done, often days after the work."""
 STOCK_COUNT_EVERY_DAYS = 7
-DRILL_SPAN_DAYS = 3
-"""Registry changes fall on the 3 days after go-live and the drills on the 4: a replay of 6 days meets them all."""
+DRILL_SPAN_DAYS = 2
+"""Registry changes fall on the 2 days after go-live and the drills on the 3: a replay of 4 days meets them all."""
 
 # What a file of a drop is (truth/drops.json) and what version of a record it carries (truth/deliveries.parquet).
 REGULAR, LATE_DROP, REPEATED, CORRECTED, GARBAGE = "regular", "late_drop", "delivered_twice", "corrected_resend", "garbage"
@@ -308,7 +308,7 @@ def _drills(drops: _Drops, go_live: int, last: int, rng: np.random.Generator) ->
     def day_folder(day: int) -> Path:
         return folder / day_name(start, day)
 
-    missing, twice, corrected, garbage = go_live + 1, go_live + 2, go_live + 3, go_live + 4
+    missing, twice, corrected, garbage = go_live + 1, go_live + 2, go_live + 2, go_live + 2
     if missing + 2 <= last and day_folder(missing).is_dir():
         moved = drops.files.pop(day_name(start, missing))
         for entry in moved:
@@ -328,18 +328,18 @@ def _drills(drops: _Drops, go_live: int, last: int, rng: np.random.Generator) ->
             shutil.copy2(day_folder(twice) / entry["file"], target)
             drops.file(twice + 1, entry["file"], REPEATED, twice, "the same file again, byte for byte")
         log.append({"drill": "drop delivered twice", "day": day_name(start, twice), "again": day_name(start, twice + 1)})
-    name = drops.relative("telemetry", corrected)
-    if corrected + 1 <= last and (day_folder(corrected) / name).is_file():
-        table = pq.read_table(day_folder(corrected) / name)
+    name = drops.relative("telemetry", go_live)
+    if corrected <= last:  # the go-live drop's telemetry, sent again under its name with a reading corrected
+        table = pq.read_table(day_folder(go_live) / name)
         column = table.schema.names.index("ambient_temp_c")
         values = table.column(column).to_numpy(zero_copy_only=False).copy()
         row = int(rng.integers(0, len(values)))
         values[row] = np.round(values[row] + 0.5, 2)
         fixed = table.set_column(column, "ambient_temp_c", pa.array(values, table.schema.field(column).type))
-        _write(fixed, "telemetry", day_folder(corrected + 1) / name)
-        drops.file(corrected + 1, name, CORRECTED, corrected, f"row {row + 1}: ambient_temp_c corrected by +0.5")
+        _write(fixed, "telemetry", day_folder(corrected) / name)
+        drops.file(corrected, name, CORRECTED, go_live, f"row {row + 1}: ambient_temp_c corrected by +0.5")
         vehicle, ts = table.column("vehicle_number")[row].as_py(), table.column("ts")[row].as_py()
-        log.append({"drill": "corrected resend", "day": day_name(start, corrected), "again": day_name(start, corrected + 1),
+        log.append({"drill": "corrected resend", "day": day_name(start, go_live), "again": day_name(start, corrected),
                     "file": name, "row": row + 1, "key": f"{vehicle}|{pd.Timestamp(ts)}"})
     if garbage <= last:
         name = drops.relative("faults", garbage, "-garbage")
