@@ -7,7 +7,6 @@ migrated SQLite DB is all it needs; the production topology (scheduler, API serv
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess
@@ -102,18 +101,14 @@ def run_dag(
     logical_date: str | None = None,
     cwd: Path | None = None,
     on_line: Callable[[str], None] | None = None,
-    conf: dict | None = None,
 ) -> DagRunResult:
     """Run ``airflow dags test <dag_id> [logical_date]``; success means Airflow reports the run finished in success.
 
-    ``on_line`` sees each line of Airflow's output (stdout and stderr) as it is written, for live progress;
-    ``conf`` is the run's configuration (its params, e.g. the day ``fleet_score`` scores).
+    ``on_line`` sees each line of Airflow's output (stdout and stderr) as it is written, for live progress.
     """
     cmd = [str(AIRFLOW_BIN), "dags", "test", dag_id]
     if logical_date:
         cmd.append(logical_date)
-    if conf:
-        cmd += ["--conf", json.dumps(conf)]
     # railpm names each DAG file after its DAG: parse that file only, not the whole folder.
     dag_file = Path(env.get("AIRFLOW__CORE__DAGS_FOLDER", REPO_DAGS_FOLDER)) / f"{dag_id}.py"
     if dag_file.is_file():

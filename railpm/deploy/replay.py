@@ -3,7 +3,8 @@
 For each day D, ``replay_days`` copies ``deliveries/D/`` into ``landing/`` and runs, through the demo's
 orchestration (``airflow dags test`` with a logical date), ``fleet_ingest``, ``fleet_records``, ``fleet_train``
 when its weekly schedule falls on the night after D (Saturday's drop: the run of Sunday 00:00, as ``@weekly``
-does; and on the first day while no champion exists), ``fleet_score`` for day D and ``fleet_plan``. The logical
+does; and on the first day while no champion exists), ``fleet_score`` (its latest day of records: D, or the
+latest that came when D's drop did not) and ``fleet_plan``. The logical
 date is the end of D (D+1 00:00 UTC): everything measured on D is in the past, nothing later.
 
 The state file (``replay/state.json``) lists the files delivered and the days done, written after each step, so
@@ -209,10 +210,10 @@ def replay_days(
             result.delivered, result.notes = earlier["delivered"] + result.delivered, earlier["notes"] + result.notes
         _write_state(settings, state)
 
-        def step(dag_id: str, conf: dict | None = None) -> None:
+        def step(dag_id: str) -> None:
             started, cpu = time.perf_counter(), _children_cpu()
             try:
-                run_pipeline_dags(settings, (dag_id,), logical_date=at.isoformat(), conf=conf)
+                run_pipeline_dags(settings, (dag_id,), logical_date=at.isoformat())
                 status = "ok"
             except RailpmError as exc:
                 status = "failed"
@@ -236,8 +237,12 @@ def replay_days(
             result.messages.append("no champion model yet: nothing scored, nothing planned")
             result.steps += [StepResult(SCORE, "skipped"), StepResult(PLAN, "skipped")]
         else:
-            step(SCORE, {"day": day.isoformat()})
+            step(SCORE)
             step(PLAN)
+            if not (settings.predictions_dir / f"predictions-{day.isoformat()}.parquet").exists():
+                scored = sorted(settings.predictions_dir.glob("predictions-*.parquet"))
+                result.messages.append(f"no records of {day} yet (nothing measured that day has arrived): the latest day "
+                                       f"with records was scored and planned ({scored[-1].stem.removeprefix('predictions-') if scored else '-'})")
         result.champion = champion
         result.done = all(s.status != "failed" for s in result.steps)
         state["days"][day.isoformat()] = asdict(result)
