@@ -227,6 +227,7 @@ def replay(
     first: Annotated[Optional[str], typer.Option("--from", help="First day (YYYY-MM-DD; default: the first drop).")] = None,
     last: Annotated[Optional[str], typer.Option("--to", help="Last day (YYYY-MM-DD; default: the last drop).")] = None,
     rerun: Annotated[bool, typer.Option("--rerun", help="Run days already done again (delivers nothing twice).")] = False,
+    until: Annotated[str, typer.Option("--until", help="Last DAG of each day (default fleet_plan; fleet_ingest: the gate alone).")] = "fleet_plan",
     data_root: DataRoot = None,
 ) -> None:
     """Day after day: deliver each day's drop into landing/ and run that day's DAGs (stoppable, resumable)."""
@@ -243,7 +244,7 @@ def replay(
         raise RailpmError(f"--from/--to: {exc}") from exc
     if start is None or end is None:
         raise RailpmError(f"no drops in {settings.deliveries_dir}: run `railpm generate --deliveries daily` first, or give --from and --to")
-    results = replay_days(settings, start, end, rerun, on_day=print_replay_day, on_step=lambda day, step: console.print(
+    results = replay_days(settings, start, end, rerun, until=until, on_day=print_replay_day, on_step=lambda day, step: console.print(
         f"  {day} › {step.step} {step.status} in {step.wall_s:.1f} s ({step.cpu_s:.1f} CPU s)", highlight=False))
     print_replay_table(results)
 

@@ -17,6 +17,7 @@ import pytest
 
 from railpm import contracts
 from railpm.config import DirtRates, FleetSettings, Settings
+from railpm.deploy.replay import deliver
 from railpm.ingest.held import read_held
 from railpm.ingest.lake import RULES, read_lake_table
 from railpm.ingest.step import SUPERSEDED
@@ -131,6 +132,34 @@ def test_deliveries_arrive_as_real_feeds_do(drops):
     first_new = next(c for c in listing["registry_changes"] if c.get("note", "").startswith("its telemetry"))
     row = truth[(truth["feed"] == "vehicles") & (truth["key"] == first_new["vehicle"])]
     assert (pd.to_datetime(row["delivered_on"]).dt.date == date.fromisoformat(first_new["day"]) + timedelta(days=1)).all()
+
+
+def test_delivering_a_drop_says_what_came_and_happens_once(drops):
+    """The replay's delivery step alone (no DAG): drops into landing/, each bad delivery named, nothing twice."""
+    _, root, _ = drops
+    settings = Settings(data_root=root)
+    listing = json.loads((root / "truth" / "drops.json").read_text())
+    drills = {d["drill"]: d for d in listing["drills"]}
+    go_live, state, notes = date.fromisoformat(listing["go_live"]), {"delivered": {}, "days": {}}, {}
+    for offset in range(4):
+        day = go_live + timedelta(days=offset)
+        delivered, notes[day.isoformat()] = deliver(settings, day, state)
+        assert sorted(delivered) == sorted(f["file"] for f in listing["drops"].get(day.isoformat(), []))
+    assert notes[drills["missing drop"]["day"]] == [f"{drills['missing drop']['day']}: no drop delivered for this day; "
+                                                    "its records may come in a later drop"]
+    again = notes[drills["drop delivered twice"]["again"]]
+    repeated = [f for f in listing["drops"][drills["drop delivered twice"]["again"]] if f["kind"] == REPEATED]
+    assert sum("delivered again byte for byte" in n for n in again) == len(repeated) > 0
+    corrected = notes[drills["corrected resend"]["again"]]
+    assert any(n.startswith(f"{drills['corrected resend']['file']}: re-delivered with changes") for n in corrected)
+    fixed = pq.read_table(settings.landing_dir / drills["corrected resend"]["file"]).to_pandas()
+    sent = pq.read_table(root / "deliveries" / drills["corrected resend"]["again"] / drills["corrected resend"]["file"]).to_pandas()
+    pd.testing.assert_frame_equal(fixed, sent)  # landing holds the latest delivery of the name
+    assert not list(settings.landing_dir.rglob(".*"))  # no half-written file left behind
+    # A rerun of a day delivers nothing again.
+    before = dict(state["delivered"])
+    assert deliver(settings, go_live + timedelta(days=2), state) == ([], [])
+    assert state["delivered"] == before
 
 
 # --------------------------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from railpm.ingest import runs
 from railpm.ingest.landing import shown_name
 
 INGEST, RECORDS, TRAIN, SCORE, PLAN = "fleet_ingest", "fleet_records", "fleet_train", "fleet_score", "fleet_plan"
+DAILY_DAGS = (INGEST, RECORDS, TRAIN, SCORE, PLAN)
 TRAIN_WEEKDAY = 6
 """``@weekly`` runs at Sunday 00:00: the night after Saturday's drop."""
 COUNTS = ("in", "accepted", "quarantined", "duplicates", "held", "released", "rejected_files")
@@ -182,8 +183,11 @@ def replay_days(
     rerun: bool = False,
     on_day: Callable[[DayResult], None] | None = None,
     on_step: Callable[[str, StepResult], None] | None = None,
+    until: str = PLAN,
 ) -> list[DayResult]:
     """Replay the days ``first``..``last`` in order (see the module docstring); returns each day's result.
+
+    ``until`` is the last DAG of each day (``fleet_ingest``: a catch-up of the gate alone); the later ones are skipped.
 
     A DAG that fails is reported in the day's messages with the end of Airflow's output, and the day's later
     steps still run where they can; a day with a failed step is not marked done, so the next replay runs it again.
@@ -192,6 +196,9 @@ def replay_days(
 
     if last < first:
         raise RailpmError(f"--to {last} is before --from {first}")
+    if until not in DAILY_DAGS:
+        raise RailpmError(f"--until must name one of the daily DAGs: {', '.join(DAILY_DAGS)}")
+    wanted = DAILY_DAGS[: DAILY_DAGS.index(until) + 1]
     state = read_state(settings)
     results = []
     day = first
@@ -211,6 +218,9 @@ def replay_days(
         _write_state(settings, state)
 
         def step(dag_id: str) -> None:
+            if dag_id not in wanted:
+                result.steps.append(StepResult(dag_id, "skipped"))
+                return
             started, cpu = time.perf_counter(), _children_cpu()
             try:
                 run_pipeline_dags(settings, (dag_id,), logical_date=at.isoformat())
@@ -227,19 +237,20 @@ def replay_days(
         result.counts, ingest_messages = ingest_outcome(settings, at)
         result.messages += ingest_messages
         step(RECORDS)
-        champion = champion_version(settings)
-        if at.weekday() == TRAIN_WEEKDAY or champion is None:
+        champion = champion_version(settings) if TRAIN in wanted else None
+        if TRAIN in wanted and (at.weekday() == TRAIN_WEEKDAY or champion is None):
             step(TRAIN)
             champion = champion_version(settings)
         else:
             result.steps.append(StepResult(TRAIN, "skipped"))
         if champion is None:
-            result.messages.append("no champion model yet: nothing scored, nothing planned")
+            if TRAIN in wanted:
+                result.messages.append("no champion model yet: nothing scored, nothing planned")
             result.steps += [StepResult(SCORE, "skipped"), StepResult(PLAN, "skipped")]
         else:
             step(SCORE)
             step(PLAN)
-            if not (settings.predictions_dir / f"predictions-{day.isoformat()}.parquet").exists():
+            if PLAN in wanted and not (settings.predictions_dir / f"predictions-{day.isoformat()}.parquet").exists():
                 scored = sorted(settings.predictions_dir.glob("predictions-*.parquet"))
                 result.messages.append(f"no records of {day} yet (nothing measured that day has arrived): the latest day "
                                        f"with records was scored and planned ({scored[-1].stem.removeprefix('predictions-') if scored else '-'})")
