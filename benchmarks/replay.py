@@ -70,9 +70,10 @@ def summarise(results) -> None:
         worst = max(runs)
         print(f"{step:<15} {len(runs):>4}  {statistics.median(r[0] for r in runs):>13.1f}  "
               f"{statistics.median(r[1] for r in runs):>12.1f}  {worst[0]:>12.1f} ({worst[2]})")
-    totals = [sum(s.wall_s for s in r.steps) for r in results]
+    totals = [(sum(s.wall_s for s in r.steps), sum(s.cpu_s for s in r.steps)) for r in results]
     if totals:
-        print(f"a day: median {statistics.median(totals):.1f} s wall, worst {max(totals):.1f} s")
+        print(f"a day: median {statistics.median(t[0] for t in totals):.1f} s wall ({statistics.median(t[1] for t in totals):.1f} CPU s), "
+              f"worst {max(t[0] for t in totals):.1f} s wall ({max(t[1] for t in totals):.1f} CPU s)")
     champions = [r.champion for r in results]
     changes = sum(1 for before, after in zip(champions, champions[1:]) if after != before)
     print(f"champion versions: {' -> '.join(dict.fromkeys(c or '-' for c in champions))}; {changes} change(s) after the first day")
