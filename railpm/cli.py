@@ -251,7 +251,7 @@ def replay(
 
 def print_replay_day(result) -> None:
     for line in [*result.notes, *result.messages]:
-        console.print(f"  {result.day}: {terminal(line)}", highlight=False)
+        console.print(f"  {result.day}: {terminal(line)}", highlight=False, soft_wrap=True)
     status = "done" if result.done else "[bold red]not done[/] (a step failed: the next replay runs it again)"
     console.print(f"[bold]{result.day}[/] {status}: {len(result.delivered)} files delivered, champion {result.champion or '-'}",
                   highlight=False)

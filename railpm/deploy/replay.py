@@ -98,7 +98,7 @@ def deliver(settings: Settings, day: date, state: dict) -> tuple[list[str], list
     never reads half a file); returns the files delivered and what an operator should know about them."""
     folder = settings.deliveries_dir / day.isoformat()
     if not folder.is_dir():
-        return [], [f"{day}: no drop delivered for this day; its records may come in a later drop"]
+        return [], ["no drop delivered for this day; its records may come in a later drop"]
     delivered, messages = [], []
     for source in sorted(p for p in folder.rglob("*") if p.is_file()):
         relative = source.relative_to(folder).as_posix()

@@ -187,7 +187,8 @@ def generate_deliveries(
     order = rng.permutation(len(numbers))
     span = max(1, min(DRILL_SPAN_DAYS, last - go_live - 1))
     commissioned = {numbers[i]: go_live + 1 + int(rng.integers(0, span)) for i in order[: max(1, len(numbers) // 6)]}
-    first_new = min(commissioned, key=lambda n: (commissioned[n], n))
+    first_new = min(commissioned)
+    commissioned[first_new] = go_live + span  # after the missing drop's day, so its telemetry comes before its registry row
     rest = [numbers[i] for i in order[len(commissioned):]]
     retired = {rest[0]: go_live + 1 + int(rng.integers(0, span))} if len(rest) > 2 else {}
     transferred = {rest[-1]: go_live + 1 + int(rng.integers(0, span))} if len(rest) > 1 else {}
