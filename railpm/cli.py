@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import os
 import sys
 from datetime import datetime, timezone
@@ -20,7 +21,7 @@ from railpm.escaping import terminal
 
 COMMAND_ORDER = (
     "demo",
-    "generate", "onboard", "import", "ingest", "held", "records", "backtest", "train", "score", "plan", "feedback",
+    "generate", "replay", "onboard", "import", "ingest", "held", "records", "backtest", "train", "score", "plan", "feedback",
     "report", "review", "users", "vehicle",
     "up", "down",
 )
@@ -93,6 +94,14 @@ def generate(
         Optional[str], typer.Option("--format", help="Telemetry file format: csv, jsonl or parquet (default: parquet).")
     ] = None,
     clean: Annotated[bool, typer.Option("--clean", help="Inject no dirt (no duplicates, dropouts, malformed lines...).")] = False,
+    deliveries: Annotated[
+        Optional[str], typer.Option("--deliveries", help="'daily': the fleet's life as daily drops in deliveries/ for `railpm replay`.")
+    ] = None,
+    go_live_day: Annotated[
+        Optional[int], typer.Option("--go-live-day", min=1, help="With --deliveries: the deployment's first day (day number; "
+                                    "the history before it arrives that day). Default: 30 days before the end.")
+    ] = None,
+    drills: Annotated[bool, typer.Option("--drills/--no-drills", help="With --deliveries: include the bad deliveries.")] = True,
     data_root: DataRoot = None,
 ) -> None:
     """Generate the synthetic railway fleet into landing/ (feeds) and truth/ (failures, dirt manifest)."""
@@ -107,7 +116,30 @@ def generate(
         fleet = type(settings.fleet).model_validate(fleet_values)
     except ValueError as exc:
         raise RailpmError(f"invalid fleet option: {exc}") from exc
+    if deliveries is not None:
+        generate_deliveries(settings.model_copy(update={"fleet": fleet}), deliveries, go_live_day, drills)
+        return
     generate_with_progress(settings.model_copy(update={"fleet": fleet}))
+
+
+def generate_deliveries(settings: Settings, kind: str, go_live_day: int | None, drills: bool) -> None:
+    """The fleet's life as daily drops (``railpm.synth.deliveries``), then what they hold."""
+    from railpm.synth.deliveries import generate_deliveries as generate
+
+    if kind != "daily":
+        raise RailpmError(f"--deliveries {kind!r}: only 'daily' is known")
+    go_live = go_live_day if go_live_day is not None else max(1, settings.fleet.days - 30)
+    try:
+        summary = generate(settings.fleet, settings.deliveries_dir, settings.truth_dir, go_live, drills)
+    except ValueError as exc:
+        raise RailpmError(str(exc)) from exc
+    console.print(f"{summary.drops} daily drops from {summary.first_day} to {summary.last_day} in {summary.deliveries_dir} "
+                  f"(go-live {summary.go_live}: the history arrives in its drop)")
+    for change in summary.registry_changes:
+        console.print(f"  registry: {escape(json.dumps(change))}", highlight=False)
+    for drill in summary.drills:
+        console.print(f"  drill: {escape(json.dumps(drill))}", highlight=False)
+    console.print(f"what was delivered when: {summary.truth_dir}/deliveries.parquet, drops.json")
 
 
 def generate_with_progress(settings: Settings) -> None:
@@ -195,6 +227,59 @@ def report(data_root: DataRoot = None) -> None:
         result = build_report(settings, progress=lambda n: bar.advance(task, n))
     console.print(f"report: {result.pages} pages ({result.vehicle_pages} vehicles) in {result.seconds:.1f} s; "
                   f"open [bold]{result.index.resolve()}[/]")
+
+
+@app.command()
+@reports_errors
+def replay(
+    first: Annotated[Optional[str], typer.Option("--from", help="First day (YYYY-MM-DD; default: the first drop).")] = None,
+    last: Annotated[Optional[str], typer.Option("--to", help="Last day (YYYY-MM-DD; default: the last drop).")] = None,
+    rerun: Annotated[bool, typer.Option("--rerun", help="Run days already done again (delivers nothing twice).")] = False,
+    until: Annotated[str, typer.Option("--until", help="Last DAG of each day (default fleet_plan; fleet_ingest: the gate alone).")] = "fleet_plan",
+    data_root: DataRoot = None,
+) -> None:
+    """Day after day: deliver each day's drop into landing/ and run that day's DAGs (stoppable, resumable)."""
+    from datetime import date
+
+    from railpm.deploy.replay import drop_days, replay_days
+
+    settings = settings_from(data_root)
+    days = drop_days(settings)
+    try:
+        start = date.fromisoformat(first) if first else (days[0] if days else None)
+        end = date.fromisoformat(last) if last else (days[-1] if days else None)
+    except ValueError as exc:
+        raise RailpmError(f"--from/--to: {exc}") from exc
+    if start is None or end is None:
+        raise RailpmError(f"no drops in {settings.deliveries_dir}: run `railpm generate --deliveries daily` first, or give --from and --to")
+    results = replay_days(settings, start, end, rerun, until=until, on_day=print_replay_day, on_step=lambda day, step: console.print(
+        f"  {day} › {step.step} {step.status} in {step.wall_s:.1f} s ({step.cpu_s:.1f} CPU s)", highlight=False))
+    print_replay_table(results)
+
+
+def print_replay_day(result) -> None:
+    for line in [*result.notes, *result.messages]:
+        console.print(f"  {result.day}: {terminal(line)}", highlight=False, soft_wrap=True)
+    status = "done" if result.done else "[bold red]not done[/] (a step failed: the next replay runs it again)"
+    console.print(f"[bold]{result.day}[/] {status}: {len(result.delivered)} files delivered, champion {result.champion or '-'}",
+                  highlight=False)
+
+
+def print_replay_table(results) -> None:
+    """Per day and step: wall and CPU seconds; per day the ingest counts and the champion version."""
+    from rich.table import Table
+
+    from railpm.deploy.replay import COUNTS
+
+    table = Table(title="railpm replay: per day and step")
+    for column in ("day", "step", "status", "wall s", "CPU s", *COUNTS, "champion"):
+        table.add_column(column, justify="left" if column in ("day", "step", "status") else "right")
+    for result in results:
+        for i, step in enumerate(result.steps):
+            counts = [str(result.counts.get(c, "")) if i == 0 else "" for c in COUNTS]
+            table.add_row(result.day if i == 0 else "", step.step, step.status, f"{step.wall_s:.1f}", f"{step.cpu_s:.1f}",
+                          *counts, (result.champion or "-") if i == 0 else "")
+    console.print(table)
 
 
 @app.command()

@@ -277,6 +277,16 @@ class Settings(BaseSettings):
         return self.data_root / "truth"
 
     @cached_property
+    def deliveries_dir(self) -> Path:
+        """A simulated fleet's life as daily drops (``railpm generate --deliveries daily``), replayed into landing/."""
+        return self.data_root / "deliveries"
+
+    @cached_property
+    def replay_dir(self) -> Path:
+        """``railpm replay``'s state: the files delivered and the days done."""
+        return self.data_root / "replay"
+
+    @cached_property
     def lake_dir(self) -> Path:
         return self.data_root / "lake"
 

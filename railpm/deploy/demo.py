@@ -38,12 +38,14 @@ def run_pipeline_dags(
     on_step: Callable[..., None] | None = None,
     on_task: Callable[[str, TaskEvent], None] | None = None,
     on_progress: Callable[[str, str], None] | None = None,
+    logical_date: str | None = None,
 ) -> list[StepTiming]:
     """Run the DAGs in order on ``settings.data_root``; stop at the first failure with Airflow's output.
 
     As it goes, ``on_step(step)`` is called when a step starts and ``on_step(step, timing)`` when it ends;
     ``on_task(dag_id, event)`` when a task of the running DAG starts or ends, ``on_progress(dag_id, message)``
-    when a task reports its own progress (both read live from Airflow's output).
+    when a task reports its own progress (both read live from Airflow's output). ``logical_date`` is the
+    runs' (a day of ``railpm replay``); without it each run is for now.
     """
     home = airflow_home(settings)
     env = airflow_environment(home)
@@ -66,7 +68,7 @@ def run_pipeline_dags(
             elif on_progress and (message := task_progress(text)):
                 on_progress(dag_id, message)
 
-        result = run_dag(env, dag_id, on_line=line)
+        result = run_dag(env, dag_id, logical_date, on_line=line)
         if not result.succeeded:
             raise RailpmError(f"DAG {dag_id} failed (exit {result.exit_code}); Airflow's output ends:\n{result.tail(60)}")
 
