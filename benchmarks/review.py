@@ -34,9 +34,9 @@ PASSWORD = "benchmark-password"
 PAGES = ("/", "/vehicles", "/vehicles?sort=max_probability&dir=desc&page=3", "/faults", "/rams", "/rams?period=month",
          "/models", "/models/1", "/monitoring", "/plans/inspections", "/plans/spares", "/feedback", "/export/alerts.csv",
          "/export/inspection_plan.xlsx", "/export/work_requests.csv")
-SCREENSHOTS = (("overview", "/"), ("vehicle", None), ("inspection-plan", "/plans/inspections"), ("rams", "/rams"),
+SCREENSHOTS = (("overview", "/"), ("vehicle", None), ("vehicle-dossier", "#dossier"), ("inspection-plan", "/plans/inspections"), ("rams", "/rams"),
                ("models", "/models"), ("model-card", "/models/1"), ("monitoring", "/monitoring"))
-"""Main pages to photograph (file stem, path); the vehicle is the riskiest one of the latest scored day."""
+"""Main pages to photograph (file stem, path); None or an #anchor is the riskiest vehicle of the latest scored day."""
 
 
 def generate_fleet(settings, vehicles: int, days: int = 90, seed: int = 5) -> None:
@@ -207,9 +207,10 @@ def take_screenshots(settings, folder: Path, vehicle: str | None, width: int = 1
             page.click('form[name="login"] button[type="submit"]')
             page.wait_for_selector("header .account")
             for stem, path in SCREENSHOTS:
-                path = path or (f"/vehicles/{vehicle}" if vehicle else None)
-                if path is None:
-                    continue
+                if path is None or path.startswith("#"):
+                    if vehicle is None:
+                        continue
+                    path = f"/vehicles/{vehicle}{path or ''}"
                 page.goto(f"{url}{path}")
                 target = folder / f"{stem}.png"
                 page.screenshot(path=str(target))

@@ -307,6 +307,11 @@ def log_version(settings: Settings, pr_auc: float, alias: str) -> str:
                             "schedule.primary_pr_auc": pr_auc * 0.4, "model.mean.recall_at_capacity": 0.5})
         mlflow.log_table(summary, "backtest/summary.json")
         mlflow.log_table(folds, "backtest/folds.json")
+        from matplotlib.figure import Figure
+
+        figure = Figure(figsize=(12, 7))  # the size training draws its grid of PR curves at
+        figure.subplots().plot([0, 1], [1, 0])
+        mlflow.log_figure(figure, "plots/pr_curves.png")
         mlflow.log_dict({"folds": [{"number": 1, "train_end": "2024-11-30", "test_start": "2024-12-01", "test_end": "2024-12-20"},
                                    {"number": 2, "train_end": "2024-12-20", "test_start": "2024-12-21", "test_end": "2025-01-09"}]},
                         "backtest/folds_spec.json")

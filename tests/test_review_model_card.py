@@ -49,5 +49,6 @@ def test_the_model_page_states_the_gate_in_a_sentence(settings):
         html = client.get("/models").text
     assert ("Backtest PR-AUC 0.420, beats the best baseline (age/usage baseline, 0.252) by the margin of 0.02. "
             "There was no champion yet. So it became the champion") in html
-    # the training plots are laid out at their drawn size, not squeezed to 480 px
-    assert "max-width:480px" not in html
+    # the training plots are laid out at their drawn size, one under the other, not squeezed to 480 px
+    assert '<div class="figures"><figure><img src="data:image/png;base64,' in html and "max-width:480px" not in html
+    assert re.search(r"\.figures img \{ max-width: 100%; height: auto;", html)

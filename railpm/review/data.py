@@ -101,6 +101,8 @@ _RESULTS: "OrderedDict[tuple, pd.DataFrame]" = OrderedDict()
 RESULTS_CACHED = 256
 """Query results kept per process (one vehicle's reads are a few KiB; fleet-wide ones are aggregates)."""
 _RESULTS_LOCK = threading.Lock()
+ROWS_CACHED = 100_000
+"""Bigger results (the static report's fleet-wide telemetry) are read once by design: not kept."""
 
 
 def query(path: Path, layer: str, sql: str, params: Iterable = ()) -> pd.DataFrame:
@@ -120,11 +122,13 @@ def query(path: Path, layer: str, sql: str, params: Iterable = ()) -> pd.DataFra
         frame = cursor.execute(sql.format(src=source), params).df()
     finally:
         cursor.close()
-    with _RESULTS_LOCK:
-        _RESULTS[key] = frame
-        while len(_RESULTS) > RESULTS_CACHED:
-            _RESULTS.popitem(last=False)
-    return frame.copy()
+    if len(frame) <= ROWS_CACHED:
+        with _RESULTS_LOCK:
+            _RESULTS[key] = frame
+            while len(_RESULTS) > RESULTS_CACHED:
+                _RESULTS.popitem(last=False)
+        return frame.copy()
+    return frame
 
 
 def _columns(path: Path, layer: str) -> list[str]:

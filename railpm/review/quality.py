@@ -46,10 +46,8 @@ class VersionQuality:
     """The per-component backtest summary (mean over folds), ``method`` and ``component`` columns."""
     images: dict[str, str] = field(default_factory=dict)
     """Training plots as ``data:`` URIs, so a static page shows them without the store."""
-    sampling: str = ""
-    """Which component-days the classifier was fitted on (day stride, share of healthy days and their weight)."""
     training: list[tuple[str, object]] = field(default_factory=list)
-    """What the version was trained on, as label/value pairs (records up to, rows, features, sampling)."""
+    """What the version was trained on, as label/value pairs (``training_facts``: window, rows, features, sampling)."""
     run_link: str | None = None
     """The run in the MLflow UI when the tracking store is a server; None for a local store."""
 
@@ -127,7 +125,6 @@ def _version_quality(client: MlflowClient, version, aliases: list[str], with_ima
         images=_images(client, version.run_id) if with_images else {},
         training=training_facts(run.data.params, run.data.tags, []),
         run_link=_run_link(client, run, mlflow_ui),
-        sampling=training_sampling(run.data.params),
     )
 
 
