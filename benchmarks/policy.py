@@ -112,7 +112,7 @@ def main() -> None:
     print(f"policy simulation: {vehicles} vehicles, folds {', '.join(str(f.number) for f in folds)} "
           f"({folds[0].test_start:%Y-%m-%d} .. {folds[-1].test_end:%Y-%m-%d}), {len(failures)} failures "
           f"in the test blocks ({int(failures['grade'].notna().sum())} graded by truth), CPU {cpu:.0f} s")
-    print("\n| policy | EUR / 1,000 vehicle-days (95 % CI) | saving vs schedule (95 % CI) | failures (A / B) | avoided |"
+    print("\n| policy | EUR / 1,000 vehicle-days (95 % CI) | saving vs schedule (95 % CI) | failures (A / B / grade unknown) | avoided |"
           " inspections | replacements | availability |\n|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in table.itertuples(index=False):
         print(f"| {r.policy} | {r.eur_per_1000_vehicle_days:,.0f} ({r.ci_low:,.0f}-{r.ci_high:,.0f}) | "
