@@ -64,8 +64,11 @@ def backtest_rows(settings, records: pd.DataFrame, only: list[int] | None, reuse
     if only:
         return None, folds
     missing = [f.number for f in folds if not (folder / f"scored-fold{f.number}.parquet").exists()]
-    if missing:
-        raise SystemExit(f"folds {missing} are not scored yet ({folder}): run them (--folds) before the simulation")
+    if len(missing) == len(folds):
+        raise SystemExit(f"no fold is scored yet ({folder}): score them (--folds) before the simulation")
+    if missing:  # a partial figure, said so in the table's heading
+        print(f"folds {missing} are not scored yet: the simulation runs on the others only", flush=True)
+        folds = [f for f in folds if f.number not in missing]
     return pd.concat([pd.read_parquet(folder / f"scored-fold{f.number}.parquet") for f in folds], ignore_index=True), folds
 
 
@@ -106,10 +109,10 @@ def main() -> None:
     cpu = time.process_time() - started + resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime
 
     vehicles = scored["vehicle_number"].nunique()
-    print(f"policy simulation: {vehicles} vehicles, {len(folds)} folds "
+    print(f"policy simulation: {vehicles} vehicles, folds {', '.join(str(f.number) for f in folds)} "
           f"({folds[0].test_start:%Y-%m-%d} .. {folds[-1].test_end:%Y-%m-%d}), {len(failures)} failures "
           f"in the test blocks ({int(failures['grade'].notna().sum())} graded by truth), CPU {cpu:.0f} s")
-    print("\n| policy | EUR / 1,000 vehicle-days (95 % CI) | saving vs schedule (95 % CI) | failures (A / B) | avoided |"
+    print("\n| policy | EUR / 1,000 vehicle-days (95 % CI) | saving vs schedule (95 % CI) | failures (A / B / grade unknown) | avoided |"
           " inspections | replacements | availability |\n|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in table.itertuples(index=False):
         print(f"| {r.policy} | {r.eur_per_1000_vehicle_days:,.0f} ({r.ci_low:,.0f}-{r.ci_high:,.0f}) | "
