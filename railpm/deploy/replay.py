@@ -23,7 +23,6 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, time as clock, timedelta, timezone
-from pathlib import Path
 
 from railpm.config import Settings
 from railpm.errors import RailpmError
