@@ -270,9 +270,9 @@ def test_bad_deliveries_are_named_and_do_not_stop_the_days_after(replayed):
     vehicle, ts = drills["corrected resend"]["key"].split("|")
     telemetry = read_lake_table(replayed.settings.lake_dir, contracts.TELEMETRY, ["vehicle_number", "ts", "ambient_temp_c"])
     corrected = telemetry[(telemetry["vehicle_number"] == vehicle) & (telemetry["ts"] == pd.Timestamp(ts))]
-    first = pq.read_table(replayed.settings.deliveries_dir / drills["corrected resend"]["day"] / drills["corrected resend"]["file"]).to_pandas()
-    original = first.iloc[drills["corrected resend"]["row"] - 1]["ambient_temp_c"]
-    assert corrected["ambient_temp_c"].tolist() == [pytest.approx(round(original + 0.5, 2))]
+    sent = [pq.read_table(replayed.settings.deliveries_dir / drills["corrected resend"][when] / drills["corrected resend"]["file"])
+            .to_pandas().iloc[drills["corrected resend"]["row"] - 1]["ambient_temp_c"] for when in ("day", "again")]
+    assert sent[0] != sent[1] and corrected["ambient_temp_c"].tolist() == [sent[1]]
     assert any(replayed.settings.revisions_dir.rglob("*.parquet"))
 
 

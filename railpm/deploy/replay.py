@@ -23,12 +23,13 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, time as clock, timedelta, timezone
-from pathlib import Path
 
 from railpm.config import Settings
 from railpm.errors import RailpmError
+from railpm.expectations.suites import VEHICLE_KNOWN
 from railpm.ingest import runs
 from railpm.ingest.landing import shown_name
+from railpm.ingest.step import SUPERSEDED
 
 INGEST, RECORDS, TRAIN, SCORE, PLAN = "fleet_ingest", "fleet_records", "fleet_train", "fleet_score", "fleet_plan"
 DAILY_DAGS = (INGEST, RECORDS, TRAIN, SCORE, PLAN)
@@ -148,11 +149,16 @@ def ingest_outcome(settings: Settings, at: datetime) -> tuple[dict[str, int], li
             counts["quarantined"] += record["quarantined"]
             counts["duplicates"] += record["duplicates_removed"]
             counts["held"] += record.get("held", 0)
-            if record["quarantined"] or record.get("held"):
+            if set(record["rules"]) == {SUPERSEDED}:
+                messages.append(f"{name}: {record['quarantined']} earlier versions replaced by a later file's (rule "
+                                f"{SUPERSEDED}; kept in {record['quarantine_file']})")
+            elif record["quarantined"]:
                 rules = ", ".join(f"{rule} {n}" for rule, n in record["rules"].items())
-                where = record.get("quarantine_file") or record.get("held_file")
-                messages.append(f"{name}: {record['quarantined']} quarantined, {record.get('held', 0)} held (rules: {rules}; "
-                                f"rows with their rules in {where})")
+                messages.append(f"{name}: {record['quarantined']} records quarantined (rules: {rules}; each row with its "
+                                f"source row and rules in {record['quarantine_file']})")
+            if record.get("held"):
+                messages.append(f"{name}: {record['held']} records held: their vehicle is not in the registry yet (rule "
+                                f"{VEHICLE_KNOWN}; rows in {record['held_file']}, released when the registry knows it)")
             if record.get("redelivery"):
                 messages.append(f"{name}: a changed re-delivery: {_redelivery_text(record['redelivery'])}")
     return counts, messages

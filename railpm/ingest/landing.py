@@ -51,6 +51,10 @@ class UnreadableFileError(BadInputError):
     """A landing file that cannot be parsed at all; it is moved aside whole."""
 
 
+FILE_READABLE = "file_readable"
+"""Rule of a file that does not parse as the format its name says (no record, no header, not the format at all)."""
+
+
 @dataclass(frozen=True)
 class LandingFile:
     feed: str
@@ -219,7 +223,7 @@ def read_landing_file(landing: LandingFile, limits: IngestSettings | None = None
     feed = contracts.FEEDS[landing.feed]
     reader = {"csv": _read_csv, "jsonl": _read_jsonl, "parquet": _read_parquet}.get(landing.format)
     if reader is None:
-        raise UnreadableFileError(f"unknown landing format {landing.format!r}", file=landing.shown)
+        raise UnreadableFileError(f"unknown landing format {landing.format!r}", file=landing.shown, rule=FILE_READABLE)
     size = landing.path.stat().st_size
     if size == 0:
         raise UnreadableFileError("empty file (0 bytes): no header and no records", file=landing.shown, rule="file_not_empty")
@@ -234,7 +238,8 @@ def read_landing_file(landing: LandingFile, limits: IngestSettings | None = None
     except UnreadableFileError:
         raise
     except (csv.Error, pa.ArrowException, UnicodeError, ValueError, RecursionError, OverflowError, OSError) as exc:
-        raise UnreadableFileError(f"cannot be parsed as {landing.format}: {type(exc).__name__}: {exc}"[:500], file=landing.shown) from exc
+        raise UnreadableFileError(f"cannot be parsed as {landing.format}: {type(exc).__name__}: {exc}"[:500], file=landing.shown,
+                                  rule=FILE_READABLE) from exc
     _check_fields(landing, records, limits)
     return records
 
@@ -299,11 +304,11 @@ def _read_csv(feed: Feed, path: Path, limits: IngestSettings) -> LandingRecords:
     try:
         header_text = first.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise UnreadableFileError(f"not UTF-8 text: {exc.reason}", file=path, row=1) from exc
+        raise UnreadableFileError(f"not UTF-8 text: {exc.reason}", file=path, row=1, rule=FILE_READABLE) from exc
     try:
         header = [h.strip() for h in next(csv.reader([header_text]), [])]
     except csv.Error as exc:
-        raise UnreadableFileError(f"the header does not parse as CSV: {exc}", file=path, row=1) from exc
+        raise UnreadableFileError(f"the header does not parse as CSV: {exc}", file=path, row=1, rule=FILE_READABLE) from exc
     _check_columns(feed, header, path, 1)
 
     invalid: list[tuple[int, str]] = []
@@ -359,7 +364,7 @@ def _read_csv_line_by_line(feed: Feed, path: Path, header: list[str]) -> Landing
             for name, value in zip(header, fields):
                 values[name].append(value if value != "" else None)
     if not row_ids and invalid:
-        raise UnreadableFileError("no line parses as CSV", file=path, row=invalid[0][0] + 1)
+        raise UnreadableFileError("no line parses as CSV", file=path, row=invalid[0][0] + 1, rule=FILE_READABLE)
     columns = {c: pa.array(values[c], type=pa.string()) for c in feed.column_names}
     return LandingRecords(_frame(columns, np.array(row_ids, dtype="int64")), _malformed(invalid))
 
@@ -398,7 +403,7 @@ def _read_jsonl(feed: Feed, path: Path, limits: IngestSettings) -> LandingRecord
     if not row_ids and invalid:
         first = invalid[0]
         raise UnreadableFileError(
-            "no line is a JSON object with the contract's fields", file=path, row=first[0]
+            "no line is a JSON object with the contract's fields", file=path, row=first[0], rule=FILE_READABLE
         )
     columns = {c: pa.array(values[c], type=pa.string()) for c in feed.column_names}
     return LandingRecords(_frame(columns, np.array(row_ids, dtype="int64")), _malformed(invalid))
@@ -408,7 +413,7 @@ def _read_parquet(feed: Feed, path: Path, limits: IngestSettings) -> LandingReco
     try:
         metadata = pq.read_metadata(path)
     except (pa.ArrowException, OSError) as exc:
-        raise UnreadableFileError(f"not a readable Parquet file: {exc}", file=path) from exc
+        raise UnreadableFileError(f"not a readable Parquet file: {exc}", file=path, rule=FILE_READABLE) from exc
     if metadata.num_rows > limits.max_rows:
         raise UnreadableFileError(f"{metadata.num_rows:,} records, over the limit of {limits.max_rows:,}", file=path, rule="max_rows")
     unpacked = sum(metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups))
@@ -419,7 +424,7 @@ def _read_parquet(feed: Feed, path: Path, limits: IngestSettings) -> LandingReco
     try:
         table = pq.read_table(path)
     except (pa.ArrowException, OSError) as exc:
-        raise UnreadableFileError(f"not a readable Parquet file: {exc}", file=path) from exc
+        raise UnreadableFileError(f"not a readable Parquet file: {exc}", file=path, rule=FILE_READABLE) from exc
     _check_columns(feed, table.column_names, path, None)
     table = table.select(feed.column_names)
     strings = (pa.types.is_string, pa.types.is_large_string)
