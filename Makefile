@@ -12,7 +12,7 @@ export JAVA_HOME ?= $(shell dirname $$(dirname $$(readlink -f $$(which java))))
 export PYSPARK_PYTHON := $(abspath $(BIN))/python
 export PYSPARK_DRIVER_PYTHON := $(abspath $(BIN))/python
 
-.PHONY: install demo check test unit integration bench clean
+.PHONY: install demo check test unit integration replay bench clean
 
 # Two pytest-xdist workers, one per core: alone, pytest keeps one core busy while the other mostly waits. The main
 # job's tests share one worker, other tests go by module (tests/conftest.py); WORKERS= runs them in one process.
@@ -45,16 +45,21 @@ test: unit integration
 # The fast lane while changing code: no Airflow, no DAG run, at most the one shared SparkSession (markers in
 # pyproject.toml; tests/conftest.py refuses a test that uses a dear fixture without its marker).
 check: install
-	$(BIN)/pytest $(WORKERS) -m "not slow and not airflow and not integration"
+	$(BIN)/pytest $(WORKERS) -m "not slow and not airflow and not integration and not replay"
 
 # Every test but the topology's, slow and airflow ones selected on purpose; the main job runs once, in a session
 # fixture (tests/conftest.py) that the end-to-end checks share.
 unit: install
-	$(BIN)/pytest $(WORKERS) -m "not integration"
+	$(BIN)/pytest $(WORKERS) -m "not integration and not replay"
 
 # railpm up, the pipeline through Airflow's REST API on the real scheduler, the failure drills, railpm down.
 integration: install
 	$(BIN)/pytest -m integration -s tests/integration
+
+# railpm replay of a small fleet's go-live and the three days of its drills through every DAG (tests/test_replay.py):
+# about 35 min on 2 idle cores, a day costing minutes, so it runs on purpose, not in CI.
+replay: install
+	$(BIN)/pytest -m replay tests/test_replay.py
 
 clean:
 	rm -rf data .pytest_cache

@@ -219,6 +219,7 @@ def lake_keys(settings: Settings, feed: str) -> pd.Series:
 
 @pytest.mark.slow
 @pytest.mark.airflow
+@pytest.mark.replay
 def test_replay_runs_every_day_through_the_dags(replayed):
     settings, days = replayed.settings, replayed.days
     state = json.loads((settings.replay_dir / "state.json").read_text())
@@ -257,6 +258,7 @@ def test_replay_runs_every_day_through_the_dags(replayed):
 
 @pytest.mark.slow
 @pytest.mark.airflow
+@pytest.mark.replay
 def test_bad_deliveries_are_named_and_do_not_stop_the_days_after(replayed):
     out, drills = replayed.stdout, {d["drill"]: d for d in replayed.listing["drills"]}
     assert f"{drills['missing drop']['day']}: no drop delivered for this day" in out
@@ -292,6 +294,7 @@ def snapshot(settings: Settings, day: date) -> dict:
 
 @pytest.mark.slow
 @pytest.mark.airflow
+@pytest.mark.replay
 def test_a_rerun_of_a_day_changes_nothing(replayed):
     day = replayed.days[-1]
     before = snapshot(replayed.settings, day)
