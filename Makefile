@@ -14,9 +14,6 @@ export PYSPARK_DRIVER_PYTHON := $(abspath $(BIN))/python
 
 .PHONY: install demo check test unit integration replay bench clean
 
-# Two pytest-xdist workers, one per core: alone, pytest keeps one core busy while the other mostly waits. The main
-# job's tests share one worker, other tests go by module (tests/conftest.py); WORKERS= runs them in one process.
-WORKERS ?= -n 2 --dist loadgroup
 
 # uv installs the lock in well under a minute (pip takes about five); it comes from PyPI through the machine's
 # own pip when missing, and pip stays the fallback where uv cannot be had.
@@ -45,12 +42,12 @@ test: unit integration
 # The fast lane while changing code: no Airflow, no DAG run, at most the one shared SparkSession (markers in
 # pyproject.toml; tests/conftest.py refuses a test that uses a dear fixture without its marker).
 check: install
-	$(BIN)/pytest $(WORKERS) -m "not slow and not airflow and not integration and not replay"
+	$(BIN)/pytest -m "not slow and not airflow and not integration and not replay"
 
 # Every test but the topology's, slow and airflow ones selected on purpose; the main job runs once, in a session
 # fixture (tests/conftest.py) that the end-to-end checks share.
 unit: install
-	$(BIN)/pytest $(WORKERS) -m "not integration and not replay"
+	$(BIN)/pytest -m "not integration and not replay"
 
 # railpm up, the pipeline through Airflow's REST API on the real scheduler, the failure drills, railpm down.
 integration: install

@@ -32,21 +32,12 @@ NEEDS_MARKER = {"airflow_env": ("airflow", "slow"), "main_job_run": ("slow",), "
                 "trained_fleet": ("slow",)}
 
 
-MAIN_JOB_FIXTURES = ("main_job_run", "model_fleet", "trained_fleet")
-
-
 def pytest_collection_modifyitems(config, items):
     unmarked = [f"{item.nodeid} uses {fixture} but is not marked {' or '.join(markers)}"
                 for item in items for fixture, markers in NEEDS_MARKER.items()
                 if fixture in getattr(item, "fixturenames", ()) and not any(item.get_closest_marker(m) for m in markers)]
     if unmarked:
         raise pytest.UsageError("tests that start dear fixtures must be marked:\n" + "\n".join(unmarked))
-    # The lanes run on two pytest-xdist workers (`-n 2 --dist loadgroup`, Makefile). A session fixture is built
-    # once per worker, so every test of the main job's fleet goes to one worker (the main job runs once), and the
-    # other tests go by module (a module's fixtures are built once) to whichever worker is free.
-    for item in items:
-        uses_main_job = any(f in getattr(item, "fixturenames", ()) for f in MAIN_JOB_FIXTURES)
-        item.add_marker(pytest.mark.xdist_group("main_job" if uses_main_job else item.nodeid.split("::")[0]))
 
 
 @pytest.fixture
