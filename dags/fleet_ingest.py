@@ -36,7 +36,8 @@ def fleet_ingest():
             record_ignored_files(settings, dag_run.run_after)
         return landing_batches(settings, new_landing_files_by_stage(settings)[stage])
 
-    @task(map_index_template="{{ task.op_kwargs['batch'][0] }} and {{ task.op_kwargs['batch'] | length - 1 }} more")
+    @task(map_index_template="{% set batch = task.op_kwargs['batch'] %}{{ batch[0] }}"
+                             "{% if batch | length > 1 %} and {{ batch | length - 1 }} more{% endif %}")
     def ingest_landing_files(batch: list[str], dag_run=None) -> list[dict]:
         from railpm.config import get_settings
         from railpm.ingest import ingest_file
