@@ -212,6 +212,10 @@ class TopologySettings(BaseModel):
     task_heartbeat_timeout_s: int = Field(
         60, ge=10, description="a task whose runner stopped heartbeating (its scheduler was killed) is failed after this"
     )
+    task_retry_delay_s: int = Field(
+        120, ge=1, description="a failed task's wait before its next try, where its DAG sets none (Airflow's"
+        " [core] default_task_retry_delay)"
+    )
     start_timeout_s: float = Field(300, gt=0, description="how long one service may take to answer when started")
     db_password: SecretStr | None = None
     airflow_password: SecretStr | None = None

@@ -66,6 +66,8 @@ def airflow_environment(
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
         # A task whose runner died with a killed scheduler is failed (and retried) after this, not 5 minutes.
         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(t.task_heartbeat_timeout_s),
+        # What a failed task waits before its next try where its DAG says nothing (railpm.deploy.dag_defaults).
+        "AIRFLOW__CORE__DEFAULT_TASK_RETRY_DELAY": str(t.task_retry_delay_s),
         # A restarted scheduler looks for the dead one's tasks within this, not 5 minutes.
         "AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL": "30",
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
