@@ -99,6 +99,61 @@ def task_progress(line: str) -> str | None:
     return LOGGER_SUFFIX.sub("", message).strip() or None if marker else None
 
 
+DAG_MARKER = "railpm dag: "
+"""``run_dags`` prints this before ``started <dag_id>`` and ``finished <dag_id> <state>``, each on a line of its own."""
+
+
+def dags_test_argv(dag_id: str, logical_date: str | None, dags_folder: Path) -> list[str]:
+    """``airflow dags test``'s arguments for one railpm DAG (each DAG file is named after its DAG: parse that file only)."""
+    argv = ["dags", "test", dag_id, *([logical_date] if logical_date else [])]
+    dag_file = dags_folder / f"{dag_id}.py"
+    return argv + (["--dagfile-path", str(dag_file)] if dag_file.is_file() else [])
+
+
+def run_dags(dag_ids: list[str], logical_date: str | None = None) -> int:
+    """``airflow dags test`` for each DAG in turn, in this one process (Airflow's own CLI command, parsed by its
+    own parser), stopping at the first that fails; returns the exit code.
+
+    Why one process: each ``airflow dags test`` paid Airflow's start (import, CLI, providers) and its tasks paid
+    the imports of railpm's stages (Great Expectations, scikit-learn, MLflow) once more per DAG.
+    """
+    from airflow import configuration  # first, as airflow's own __main__ does (its import order avoids cycles)
+    from airflow.cli.cli_parser import get_parser
+
+    configuration.write_default_airflow_configuration_if_needed()
+    parser = get_parser()
+    folder = Path(os.environ.get("AIRFLOW__CORE__DAGS_FOLDER", REPO_DAGS_FOLDER))
+    for dag_id in dag_ids:
+        print(f"{DAG_MARKER}started {dag_id}", flush=True)
+        args = parser.parse_args(dags_test_argv(dag_id, logical_date, folder))
+        try:
+            args.func(args)
+            state = "success"
+        except SystemExit as exc:  # dags test says "DagRun failed" this way
+            state = f"failed ({exc.code})"
+        print(f"{DAG_MARKER}finished {dag_id} {state}", flush=True)
+        if state != "success":
+            return 1
+    return 0
+
+
+def dag_marker(line: str) -> tuple[str, str, str] | None:
+    """(``started``|``finished``, dag_id, state) of a ``run_dags`` marker line, None for any other line."""
+    _, marker, message = line.partition(DAG_MARKER)
+    if not marker:
+        return None
+    event, _, rest = message.strip().partition(" ")
+    dag_id, _, state = rest.partition(" ")
+    return event, dag_id, state
+
+
+def run_dags_process(env: dict[str, str], dag_ids: list[str], logical_date: str | None = None,
+                     on_line: Callable[[str], None] | None = None) -> DagRunResult:
+    """``run_dags`` in a child process with ``env`` (Airflow's home and settings); success: every DAG succeeded."""
+    cmd = [sys.executable, "-m", "railpm.deploy.run_dags", *(["--logical-date", logical_date] if logical_date else []), *dag_ids]
+    return _stream(cmd, env, None, on_line, ",".join(dag_ids), lambda code, _output: code == 0)
+
+
 def run_dag(
     env: dict[str, str],
     dag_id: str,
@@ -110,13 +165,17 @@ def run_dag(
 
     ``on_line`` sees each line of Airflow's output (stdout and stderr) as it is written, for live progress.
     """
-    cmd = [str(AIRFLOW_BIN), "dags", "test", dag_id]
-    if logical_date:
-        cmd.append(logical_date)
-    # railpm names each DAG file after its DAG: parse that file only, not the whole folder.
-    dag_file = Path(env.get("AIRFLOW__CORE__DAGS_FOLDER", REPO_DAGS_FOLDER)) / f"{dag_id}.py"
-    if dag_file.is_file():
-        cmd += ["--dagfile-path", str(dag_file)]
+    cmd = [str(AIRFLOW_BIN), *dags_test_argv(dag_id, logical_date, Path(env.get("AIRFLOW__CORE__DAGS_FOLDER", REPO_DAGS_FOLDER)))]
+
+    def finished_in_success(code: int, output: str) -> bool:
+        finished = [line for line in output.splitlines() if "DagRun Finished" in line]
+        return code == 0 and bool(finished) and "state=success" in finished[-1]
+
+    return _stream(cmd, env, cwd, on_line, dag_id, finished_in_success)
+
+
+def _stream(cmd: list[str], env: dict[str, str], cwd: Path | None, on_line: Callable[[str], None] | None,
+            name: str, succeeded: Callable[[int, str], bool]) -> DagRunResult:
     lines = []
     with subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                           cwd=str(cwd) if cwd else None) as process:
@@ -125,6 +184,5 @@ def run_dag(
             if on_line:
                 on_line(line.rstrip("\n"))
     output = "".join(lines)
-    finished = [line for line in output.splitlines() if "DagRun Finished" in line]
-    succeeded = process.returncode == 0 and bool(finished) and "state=success" in finished[-1]
-    return DagRunResult(dag_id, succeeded, process.returncode, output)
+    return DagRunResult(name, succeeded(process.returncode, output), process.returncode, output)
+
