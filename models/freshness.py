@@ -5,8 +5,10 @@ like the champion, so a weekly retrain could never replace it and the served mod
 trained on, stayed frozen. Instead the weekly retrain compares
 
 - the champion as registered (its fitted model, loaded from MLflow), and
-- the candidate recipe refitted on the records before the window (labels censored at its start, as a backtest
-  fold),
+- the candidate recipe refitted on the records as they stand today up to the champion's last training day, with
+  their labels censored there: what the champion could know, no more and no less, but with today's corrections,
+  late records and engineers' feedback (a refit that knew less lost to the champion every week; one that knew
+  more would have seen the window's outcomes),
 
 on the **window**: the labelled days from the first day whose outcome the champion could not know (its last
 training day minus the horizon, plus one) to the last labelled day, at least ``MIN_WINDOW_DAYS`` long. The
@@ -68,7 +70,7 @@ def window_pr_auc(rows: pd.DataFrame, scores: np.ndarray) -> float:
 
 def compare_on_window(records: pd.DataFrame, params: ModelParams, champion_model, champion_last_day: pd.Timestamp,
                       window: Window, horizon_days: int) -> tuple[float, float]:
-    """(champion, refit) PR-AUC on the window: the registered model as it is, the recipe refitted before it.
+    """(champion, refit) PR-AUC on the window: the registered model as it is, the recipe refitted on what it knew.
 
     Rows the champion learnt as failures (a failure it had seen by its last day) are left out, so neither model
     is scored on a row it was trained on; NaN where the window holds no failure (or the refit cannot be fitted).
@@ -76,8 +78,7 @@ def compare_on_window(records: pd.DataFrame, params: ModelParams, champion_model
     test = records[(records["day"] >= window.start) & (records["day"] <= window.end)]
     seen = test[LABEL].fillna(False).astype(bool) & (test["day"] + pd.to_timedelta(test[TIME], unit="D") <= champion_last_day)
     test = test[~seen]
-    train_end = window.start - pd.Timedelta(days=horizon_days + 1)
-    train = censor_at(records[records["day"] <= train_end], window.start - pd.Timedelta(days=1), horizon_days)
+    train = censor_at(records[records["day"] <= champion_last_day], champion_last_day, horizon_days)
     champion = window_pr_auc(test, champion_model.probability(champion_model.features(test)))
     try:
         refit = window_pr_auc(test, predict_probability(fit_models(train, params, None), test))

@@ -42,8 +42,6 @@ def test_window_pr_auc_is_the_mean_over_components_with_a_failure_on_labelled_ro
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="issue 15: before its labels were censored at its cut, the champion scored 0.93 on a window its "
-                   "labels had seen against the refit's 0.57; censored (censor_at), it is to be confirmed in CI", strict=False)
 def test_a_dismissal_reaches_the_next_champion_through_a_refit_of_the_same_recipe(model_fleet, tmp_path):
     """A champion trained two weeks ago; an engineer dismisses a prediction; the weekly retrain of the same recipe
     weighs that dismissal, is compared with the champion as registered on the newest window, and serves."""
