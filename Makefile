@@ -1,8 +1,8 @@
 # Commands for a fresh machine (see README.md):
 #   make demo   installs everything and runs the main job on the built-in synthetic fleet
 #   make check  the fast lane (no Airflow, no DAG run, one shared SparkSession): 5 min 30 s on 2 cores (292 tests)
-#   make test   installs everything and runs the test suite, then the production topology's integration
-#               test as a step of its own (.ci/run calls this)
+#   make test   installs everything and runs the test suite and, beside it, the production topology's
+#               integration test as a step of its own (.ci/run calls this)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
@@ -37,7 +37,17 @@ install: $(STAMP)
 demo: install
 	$(BIN)/railpm demo
 
-test: unit integration
+# The two lanes side by side: the integration step mostly waits on its services and the scheduler, the unit lane
+# mostly computes, so together they take little more than the longer one. The integration step's output comes
+# after the unit lane's; the target fails if either failed.
+test: install
+	@log=$$(mktemp -t railpm-integration-XXXXXX.log); \
+	$(INTEGRATION) >$$log 2>&1 & integration=$$!; \
+	$(UNIT); unit=$$?; \
+	wait $$integration; integrated=$$?; \
+	echo "================ integration step (run beside the unit lane; exit $$integrated) ================"; \
+	cat $$log; rm -f $$log; \
+	test $$unit -eq 0 -a $$integrated -eq 0
 
 # The fast lane while changing code: no Airflow, no DAG run, at most the one shared SparkSession (markers in
 # pyproject.toml; tests/conftest.py refuses a test that uses a dear fixture without its marker).
@@ -46,12 +56,14 @@ check: install
 
 # Every test but the topology's, slow and airflow ones selected on purpose; the main job runs once, in a session
 # fixture (tests/conftest.py) that the end-to-end checks share.
+UNIT := $(BIN)/pytest -m "not integration and not replay"
 unit: install
-	$(BIN)/pytest -m "not integration and not replay"
+	$(UNIT)
 
 # railpm up, the pipeline through Airflow's REST API on the real scheduler, the failure drills, railpm down.
+INTEGRATION := $(BIN)/pytest -p no:cacheprovider -m integration -s tests/integration
 integration: install
-	$(BIN)/pytest -m integration -s tests/integration
+	$(INTEGRATION)
 
 # railpm replay of a small fleet's go-live and the three days of its drills through every DAG (tests/test_replay.py):
 # about 35 min on 2 idle cores, a day costing minutes, so it runs on purpose, not in CI.

@@ -39,19 +39,20 @@ def say(message: str) -> None:
     print(f"[topology] {message}", flush=True)
 
 
-def processes_started_since(moment: float) -> list[str]:
-    """Service processes (Airflow, Spark, PostgreSQL, MLflow) started after ``moment`` and still alive, found by
-    scanning every process rather than by what the topology recorded: orphans of a killed service count too."""
+def processes_started_since(moment: float, data_root: Path) -> list[str]:
+    """Service processes (Airflow, Spark, PostgreSQL, MLflow) of this topology started after ``moment`` and still
+    alive, found by scanning every process's environment for the topology's data root rather than by what the
+    topology recorded: orphans of a killed service count too, the unit lane's own Spark and Airflow beside it do not."""
     import psutil
 
-    services = ("airflow", "spark", "postgres", "mlflow", "gunicorn", "uvicorn", "java")
+    from railpm.deploy.processes import processes_with_environment
+
+    ours = {pid for root in {data_root, data_root.resolve()} for pid in processes_with_environment(f"RAILPM_DATA_ROOT={root}".encode())}
     found = []
     for process in psutil.process_iter(["pid", "create_time", "cmdline", "status"]):
         info = process.info
-        command = " ".join(info["cmdline"] or [])
-        if (info["create_time"] >= moment and info["pid"] != os.getpid() and info["status"] != psutil.STATUS_ZOMBIE
-                and any(word in command.lower() for word in services)):
-            found.append(f"{info['pid']} {command[:120]}")
+        if info["pid"] in ours and info["create_time"] >= moment and info["status"] != psutil.STATUS_ZOMBIE:
+            found.append(f"{info['pid']} {' '.join(info['cmdline'] or [])[:120]}")
     return found
 
 
@@ -73,6 +74,8 @@ def topology():
         "RAILPM_TOPOLOGY__SPARK_WORKER_MEMORY": "2g",
         "RAILPM_MODEL__BACKTEST_FOLDS": "2",
         "RAILPM_MODEL__RECIPE": json.dumps({"max_iter": 40, "life_max_iter": 30, "importance_rows": 500}),
+        # The worker-kill drill waits this long for the records task's second try (the deployment's default is 120).
+        "RAILPM_TOPOLOGY__TASK_RETRY_DELAY_S": "10",
         **{f"RAILPM_TOPOLOGY__{p.upper()}": str(free_port()) for p in ports},
     }
     with pytest.MonkeyPatch.context() as patch:
@@ -95,7 +98,7 @@ def topology():
             started = time.perf_counter()
             topology.down()
             say(f"down in {time.perf_counter() - started:.1f} s")
-            leftovers = processes_started_since(before)
+            leftovers = processes_started_since(before, base / "data")
             assert not leftovers, f"processes left running after railpm down: {leftovers}"
     shutil.rmtree(base, ignore_errors=True)
 
@@ -116,9 +119,28 @@ def services_listen_on_loopback_only(topology: Topology) -> None:
     assert {c.laddr.ip for c in listening} <= {"127.0.0.1", "::1", "::ffff:127.0.0.1"}, listening
 
 
+def task_timings(api: AirflowApi, dag_id: str, run_id: str) -> str:
+    """Each task's seconds in the run, and the wait before it started since the previous one ended (the
+    scheduler's and the task start's share), in start order: printed for the closing note."""
+    def moment(text: str | None) -> float:
+        return datetime.fromisoformat(text).timestamp() if text else float("nan")
+
+    rows, previous_end, parts = sorted(api.task_instances(dag_id, run_id), key=lambda t: t.get("start_date") or ""), None, []
+    for t in rows:
+        name = t["task_id"] + (f"[{t['map_index']}]" if (t.get("map_index") if t.get("map_index") is not None else -1) >= 0 else "")
+        start, end = moment(t.get("start_date")), moment(t.get("end_date"))
+        wait = f" after {start - previous_end:.1f}" if previous_end is not None else ""
+        parts.append(f"{name} {end - start:.1f}{wait}")
+        previous_end = end if previous_end is None or end > previous_end else previous_end
+    return "; ".join(parts)
+
+
 def test_every_service_runs_by_pid_on_loopback(topology):
     status = topology.status()
     assert all(status[name] for name in SERVICES), status
+    # The scan the teardown's leftover check relies on finds every service by its environment.
+    found = processes_started_since(0, topology.settings.data_root)
+    assert set(status.values()) <= {int(line.split()[0]) for line in found}, (status, found)
     services_listen_on_loopback_only(topology)
     secrets = topology.state / "secrets.json"
     assert secrets.stat().st_mode & 0o077 == 0
@@ -139,7 +161,7 @@ def test_pipeline_triggered_through_the_rest_api_runs_on_the_scheduler(topology,
     since = now_iso()
     run_id = api.trigger("fleet_ingest")
     assert api.wait_for_run("fleet_ingest", run_id)["state"] == "success"
-    say(f"fleet_ingest {time.perf_counter() - started:.1f} s")
+    say(f"fleet_ingest {time.perf_counter() - started:.1f} s: {task_timings(api, 'fleet_ingest', run_id)}")
     records = api.wait_for_run("fleet_records", after=since)
     assert records["state"] == "success", records
     say(f"fleet_records (from the lake Assets) done at {time.perf_counter() - started:.1f} s")
