@@ -1,8 +1,9 @@
 """fleet_ingest: new landing files through the Great Expectations gate into the partitioned Parquet lake.
 
-Every hour it lists the landing files whose content was not ingested yet and ingests them in mapped tasks of up
-to ``RAILPM_INGEST__FILES_PER_TASK`` files of one feed (a task start costs seconds on a scheduler), stage by stage: the vehicle registry first (the other feeds' vehicles are checked against it), then the parts
-catalogue (stock and work orders name its parts), then telemetry, faults, work orders and stock. Each file
+Every hour it ingests the landing files whose content was not ingested yet: in one task the vehicle registry
+first (the other feeds' vehicles are checked against it), then the parts catalogue (stock and work orders name
+its parts); then telemetry, faults, work orders and stock in mapped tasks of up to
+``RAILPM_INGEST__FILES_PER_TASK`` files of one feed (a task start costs seconds on a scheduler). Each file
 is one call to ``railpm.ingest.ingest_file``: accepted records go to ``lake/<feed>/``, rejected ones to
 ``quarantine/<feed>/`` with the rules they broke, unreadable files to ``rejected_files/``, and a run record
 that reconciles every record to ``runs/``; records of a vehicle the registry does not know yet are held
@@ -26,15 +27,29 @@ from railpm.deploy.dag_defaults import dag_defaults
 
 @dag(schedule="@hourly", doc_md=__doc__, **dag_defaults("ingest", "great-expectations", retry_delay=timedelta(minutes=1)))
 def fleet_ingest():
-    @task(trigger_rule="none_failed")
-    def list_new_landing_files(stage: str, dag_run=None) -> list[list[str]]:
+    @task
+    def ingest_reference_files(dag_run=None) -> list[str]:
+        """The vehicle registry, then the parts catalogue: every event file is checked against them. Few small files,
+        so one task (a task start costs seconds on a scheduler); it also records what lies in landing/ but is no
+        landing file, with its reason."""
         from railpm.config import get_settings
-        from railpm.ingest import landing_batches, new_landing_files_by_stage, record_ignored_files
+        from railpm.ingest import ingest_file, new_landing_files_by_stage, record_ignored_files
+
+        settings, done = get_settings(), []
+        record_ignored_files(settings, dag_run.run_after)
+        new = new_landing_files_by_stage(settings)
+        for relative in new["registry"] + new["catalogue"]:
+            ingest_file(settings, relative, reference_time=dag_run.logical_date or dag_run.run_after, run_id=dag_run.run_id)
+            done.append(relative)
+        return done
+
+    @task(trigger_rule="none_failed")
+    def list_new_event_files() -> list[list[str]]:
+        from railpm.config import get_settings
+        from railpm.ingest import landing_batches, new_landing_files_by_stage
 
         settings = get_settings()
-        if stage == "registry":  # once per run: what lies in landing/ but is no landing file, with its reason
-            record_ignored_files(settings, dag_run.run_after)
-        return landing_batches(settings, new_landing_files_by_stage(settings)[stage])
+        return landing_batches(settings, new_landing_files_by_stage(settings)["events"])
 
     @task(map_index_template="{% set batch = task.op_kwargs['batch'] %}{{ batch[0] }}"
                              "{% if batch | length > 1 %} and {{ batch | length - 1 }} more{% endif %}")
@@ -69,7 +84,7 @@ def fleet_ingest():
     @task(trigger_rule="none_failed", outlets=[LAKE_UPDATES])
     def publish_lake_tables(*new_files: list, outlet_events=None) -> list[str]:
         by_feed: dict[str, list[str]] = {}
-        flat = (item for files in new_files for item in files)  # batches of the list tasks, names of the release
+        flat = (item for files in new_files for item in files)  # names (reference files, releases) and batches
         for relative in (r for item in flat for r in ([item] if isinstance(item, str) else item)):
             by_feed.setdefault(relative.partition("/")[0], []).append(relative)
         feeds = sorted(set(by_feed) & set(LAKE))
@@ -79,18 +94,13 @@ def fleet_ingest():
             outlet_events[LAKE_UPDATES].add(LAKE[feed], extra={"landing_files": by_feed[feed]})
         return [f"lake/{feed}" for feed in feeds]
 
-    stages = []
-    for stage in ("registry", "catalogue", "events"):
-        files = list_new_landing_files.override(task_id=f"list_new_{stage}_files")(stage)
-        ingest = ingest_landing_files.override(task_id=f"ingest_{stage}", trigger_rule="none_failed").expand(batch=files)
-        if stages:
-            stages[-1][1] >> files
-        stages.append((files, ingest))
-    last_ingest = stages[-1][1]
+    reference = ingest_reference_files()
+    batches = list_new_event_files()
+    reference >> batches
+    ingest = ingest_landing_files.override(task_id="ingest_events", trigger_rule="none_failed").expand(batch=batches)
     released = release_held_records()
-    last_ingest >> released
-    released >> build_data_docs(*(files for files, _ in stages), released)
-    publish_lake_tables(*(files for files, _ in stages), released)
-
+    ingest >> released
+    released >> build_data_docs(reference, batches, released)
+    publish_lake_tables(reference, batches, released)
 
 fleet_ingest()

@@ -50,7 +50,7 @@ def test_dag_file_imports_cleanly_and_is_well_formed(dag_file, airflow_env):
 
 
 def test_fleet_ingest_wires_stages_in_order_and_publishes_each_lake_table(airflow_env):
-    """Structure: registry, then catalogue, then events; Data Docs and the one publishing task after."""
+    """Structure: registry and catalogue, then events; Data Docs and the one publishing task after."""
     script = """
 import json
 from airflow.dag_processing.dagbag import DagBag
@@ -61,11 +61,8 @@ print("INSPECTION " + json.dumps({t.task_id: [sorted(t.downstream_task_ids), [o.
     downstream = {task: set(d) for task, (d, _) in tasks.items()}
 
     after = {"build_data_docs", "publish_lake_tables"}  # they also read every stage's file list
-    assert downstream["list_new_registry_files"] == {"ingest_registry"} | after
-    assert downstream["ingest_registry"] == {"list_new_catalogue_files"}
-    assert downstream["list_new_catalogue_files"] == {"ingest_catalogue"} | after
-    assert downstream["ingest_catalogue"] == {"list_new_events_files"}
-    assert downstream["list_new_events_files"] == {"ingest_events"} | after
+    assert downstream["ingest_reference_files"] == {"list_new_event_files"} | after  # registry, then catalogue, in one task
+    assert downstream["list_new_event_files"] == {"ingest_events"} | after
     assert downstream["ingest_events"] == {"release_held_records"}  # held records wait for the whole registry stage
     assert downstream["release_held_records"] == after
     # One publishing task, through the alias (it adds an event for each lake table with new files, all at once).
