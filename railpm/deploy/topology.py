@@ -132,7 +132,10 @@ class Topology:
                 [str(MLFLOW_BIN), "server", "--host", host, "--port", str(t.mlflow_port), "--workers", "1",
                  "--serve-artifacts", "--artifacts-destination", (self.state / "mlflow-artifacts").as_uri()],
                 # The store URI holds the password: by environment, not on a command line anyone can list.
-                {**base, "MLFLOW_BACKEND_STORE_URI": self.endpoints.database_url(self.secrets()["db_password"], "mlflow")},
+                {**base, "MLFLOW_BACKEND_STORE_URI": self.endpoints.database_url(self.secrets()["db_password"], "mlflow"),
+                 # MLflow 3's job runner (GenAI evaluation, trace roll-ups) is not railpm's: without this it starts
+                 # 15 huey worker processes that poll all day.
+                 "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
                 health.mlflow,
             ),
         }
