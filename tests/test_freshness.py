@@ -58,7 +58,9 @@ def test_a_dismissal_reaches_the_next_champion_through_a_refit_of_the_same_recip
     from railpm.models.tasks import artifact_root, recipe, score_fleet, train_fleet, training_records
     from railpm.models.train import FRESH_CHAMPION_METRIC, FRESH_REFIT_METRIC, train_and_register
 
-    settings = Settings(data_root=tmp_path / "data", fleet=model_fleet.fleet, model=model_fleet.model)
+    # Two backtest folds, not the main job's three: what is followed here is the dismissal, not the backtest.
+    settings = Settings(data_root=tmp_path / "data", fleet=model_fleet.fleet,
+                        model=model_fleet.model.model_copy(update={"backtest_folds": 2}))
     shutil.copytree(record_dir(model_fleet, COMPONENT_DAYS), record_dir(settings, COMPONENT_DAYS))
     shutil.copytree(model_fleet.lake_dir / "vehicles", settings.lake_dir / "vehicles")
     records = training_records(settings)

@@ -490,6 +490,7 @@ def test_csv_written_for_planners_carries_no_live_formula(tmp_path):
 # --------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # a browser: out of the fast lane, as the review app's browser tests
 def test_data_docs_of_a_hostile_delivery_run_no_script_in_chromium(settings):
     from playwright.sync_api import sync_playwright
 
