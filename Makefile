@@ -37,8 +37,8 @@ install: $(STAMP)
 demo: install
 	$(BIN)/railpm demo
 
-# The unit lane, then the integration step. Side by side they took longer than one after the other (43 min
-# against 40): both are CPU-bound on 2 cores much of the time (the main job's and the topology's Spark and
+# The unit lane, then the integration step. Side by side they took longer than one after the other (47.9 min
+# against 40.1): both are CPU-bound on 2 cores much of the time (the main job's and the topology's Spark and
 # training), and the contention cost more than the overlap saved.
 test: unit integration
 
