@@ -49,14 +49,12 @@ check: install
 
 # Every test but the topology's, slow and airflow ones selected on purpose; the main job runs once, in a session
 # fixture (tests/conftest.py) that the end-to-end checks share.
-UNIT := $(BIN)/pytest -m "not integration and not replay"
 unit: install
-	$(UNIT)
+	$(BIN)/pytest -m "not integration and not replay"
 
 # railpm up, the pipeline through Airflow's REST API on the real scheduler, the failure drills, railpm down.
-INTEGRATION := $(BIN)/pytest -p no:cacheprovider -m integration -s tests/integration
 integration: install
-	$(INTEGRATION)
+	$(BIN)/pytest -m integration -s tests/integration
 
 # railpm replay of a small fleet's go-live and the three days of its drills through every DAG (tests/test_replay.py):
 # about 35 min on 2 idle cores, a day costing minutes, so it runs on purpose, not in CI.

@@ -35,13 +35,13 @@ def fleet_ingest():
         from railpm.config import get_settings
         from railpm.ingest import ingest_file, new_landing_files_by_stage, record_ignored_files
 
-        settings, done = get_settings(), []
+        settings = get_settings()
         record_ignored_files(settings, dag_run.run_after)
         new = new_landing_files_by_stage(settings)
-        for relative in new["registry"] + new["catalogue"]:
+        reference = new["registry"] + new["catalogue"]
+        for relative in reference:
             ingest_file(settings, relative, reference_time=dag_run.logical_date or dag_run.run_after, run_id=dag_run.run_id)
-            done.append(relative)
-        return done
+        return reference
 
     @task(trigger_rule="none_failed")
     def list_new_event_files() -> list[list[str]]:
@@ -102,5 +102,6 @@ def fleet_ingest():
     ingest >> released
     released >> build_data_docs(reference, batches, released)
     publish_lake_tables(reference, batches, released)
+
 
 fleet_ingest()

@@ -65,13 +65,14 @@ def run_pipeline_dags(
     if not (home / "airflow.db").exists():
         step("airflow db migrate", lambda: migrate_metadata_db(env))
     started: dict[str, float] = {}
-    current = [""]
+    current = ""  # the DAG whose output is being read
 
     def line(text: str) -> None:
+        nonlocal current
         if marker := dag_marker(text):
             event, dag_id, state = marker
             if event == "started":
-                current[0], started[dag_id] = dag_id, time.perf_counter()
+                current, started[dag_id] = dag_id, time.perf_counter()
                 if on_step:
                     on_step(dag_id)
             elif state == "success":
@@ -79,13 +80,13 @@ def run_pipeline_dags(
                 if on_step:
                     on_step(dag_id, timings[-1])
         elif on_task and (event := task_event(text)):
-            on_task(current[0], event)
+            on_task(current, event)
         elif on_progress and (message := task_progress(text)):
-            on_progress(current[0], message)
+            on_progress(current, message)
 
     result = run_dags_process(env, list(dags), logical_date, on_line=line)
     if not result.succeeded:
-        failed = current[0] or "the DAG runner"
+        failed = current or "the DAG runner"
         raise RailpmError(f"DAG {failed} failed (exit {result.exit_code}); Airflow's output ends:\n{result.tail(60)}")
     return timings
 

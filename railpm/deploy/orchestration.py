@@ -185,4 +185,3 @@ def _stream(cmd: list[str], env: dict[str, str], cwd: Path | None, on_line: Call
                 on_line(line.rstrip("\n"))
     output = "".join(lines)
     return DagRunResult(name, succeeded(process.returncode, output), process.returncode, output)
-

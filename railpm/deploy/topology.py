@@ -214,7 +214,7 @@ class Topology:
         """Stop every running service, PostgreSQL last; returns the ones that were running.
 
         The others stop side by side: each may take its grace period to drain (the scheduler its task runners,
-        the Spark worker its executors), and one after another those periods added up to most of a minute.
+        the Spark worker its executors), so the slowest bounds the wait rather than their sum.
         """
         from concurrent.futures import ThreadPoolExecutor
 

@@ -122,17 +122,18 @@ def services_listen_on_loopback_only(topology: Topology) -> None:
 def task_timings(api: AirflowApi, dag_id: str, run_id: str) -> str:
     """Each task's seconds in the run, and the wait before it started since the previous one ended (the
     scheduler's and the task start's share), in start order: printed for the closing note."""
-    def moment(text: str | None) -> float:
-        return datetime.fromisoformat(text).timestamp() if text else float("nan")
+    def moment(text: str) -> float:
+        return datetime.fromisoformat(text).timestamp()
 
     started = [t for t in api.task_instances(dag_id, run_id) if t.get("start_date") and t.get("end_date")]
-    rows, previous_end, parts = sorted(started, key=lambda t: t["start_date"]), None, []
-    for t in rows:
-        name = t["task_id"] + (f"[{t['map_index']}]" if (t.get("map_index") if t.get("map_index") is not None else -1) >= 0 else "")
-        start, end = moment(t.get("start_date")), moment(t.get("end_date"))
+    previous_end, parts = None, []
+    for t in sorted(started, key=lambda t: t["start_date"]):
+        map_index = t.get("map_index")
+        name = t["task_id"] + (f"[{map_index}]" if map_index is not None and map_index >= 0 else "")
+        start, end = moment(t["start_date"]), moment(t["end_date"])
         wait = f" after {start - previous_end:.1f}" if previous_end is not None else ""
         parts.append(f"{name} {end - start:.1f}{wait}")
-        previous_end = end if previous_end is None or end > previous_end else previous_end
+        previous_end = end if previous_end is None else max(previous_end, end)
     return "; ".join(parts)
 
 
