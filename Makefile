@@ -1,6 +1,6 @@
 # Commands for a fresh machine (see README.md):
 #   make demo   installs everything and runs the main job on the built-in synthetic fleet
-#   make check  the fast lane (no Airflow, no DAG run, one shared SparkSession): 5 min 30 s on 2 cores (292 tests)
+#   make check  the fast lane (no Airflow, no DAG run, one shared SparkSession): 4 min 47 s on 2 cores (291 tests)
 #   make test   installs everything and runs the test suite, then the production topology's integration
 #               test as a step of its own (.ci/run calls this)
 SHELL := /bin/bash
