@@ -20,6 +20,7 @@ from sklearn.metrics import average_precision_score
 
 from railpm.config import ModelSettings
 from railpm.costs import CostModel
+from railpm.models import fleet_scoring
 from railpm.models.baselines import schedule_risk
 from railpm.models.fit import FittedModels, classifier_rows, fit_models, predict_probability, stride_rows
 from railpm.models.frames import EVENT, LABEL, TIME, censor_at, failure_events, model_input
@@ -239,15 +240,14 @@ def feature_importance(model: FittedModels, test: pd.DataFrame, max_rows: int, r
     prepared = prepare.transform(X)
     splits = _split_counts(classify, prepared.shape[1])
     measured = [prepared.columns[i] for i, _ in splits.most_common(max_features)]
-    positive = list(classify.classes_).index(True)
-    base = average_precision_score(y, classify.predict_proba(prepared)[:, positive])
     rng = np.random.default_rng(random_state)
+    repeats = 2
+    permuted = [(name, rng.permutation(prepared[name].to_numpy())) for name in measured for _ in range(repeats)]
+    base_probability, probabilities = _permuted_probabilities(classify, prepared, permuted)
+    base = average_precision_score(y, base_probability)
     drops = {name: [] for name in measured}
-    for name in measured:
-        for _ in range(2):
-            shuffled = prepared.copy()
-            shuffled[name] = rng.permutation(shuffled[name].to_numpy())
-            drops[name].append(base - average_precision_score(y, classify.predict_proba(shuffled)[:, positive]))
+    for (name, _), probability in zip(permuted, probabilities.T):
+        drops[name].append(base - average_precision_score(y, probability))
     unused = {c for i, c in enumerate(prepared.columns) if i not in splits}
     def value(column, stat):
         return float(stat(drops[column])) if column in drops else (0.0 if column in unused else np.nan)
@@ -255,6 +255,24 @@ def feature_importance(model: FittedModels, test: pd.DataFrame, max_rows: int, r
                           "importance": [value(c, np.mean) for c in prepared.columns],
                           "importance_std": [value(c, np.std) for c in prepared.columns]})
             .sort_values("importance", ascending=False, kind="stable", na_position="last").reset_index(drop=True))
+
+
+def _permuted_probabilities(classify, prepared: pd.DataFrame,
+                            permuted: list[tuple[str, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """The probabilities of the prepared rows, and per (column, values) with that column replaced: (rows, columns).
+
+    The calibrated boosted trees of the recipe are re-walked only where a permuted column changes a split
+    (``fleet_scoring``); another classifier is asked again for every replacement.
+    """
+    if fleet_scoring.calibrated_fits(classify):
+        X = np.asfortranarray(prepared.to_numpy(dtype=np.float64))
+        columns = list(prepared.columns)
+        return fleet_scoring.calibrated_probability(classify, X, [(columns.index(n), v) for n, v in permuted])
+    positive = list(classify.classes_).index(True)
+    out = np.empty((len(prepared), len(permuted)))
+    for k, (name, values) in enumerate(permuted):
+        out[:, k] = classify.predict_proba(prepared.assign(**{name: values}))[:, positive]
+    return classify.predict_proba(prepared)[:, positive], out
 
 
 def _split_counts(classify, n_columns: int) -> Counter:

@@ -56,17 +56,40 @@ def stride_rows(rows: pd.DataFrame, stride_days: int) -> pd.DataFrame:
     return rows[keep]
 
 
-def sample_healthy(rows: pd.DataFrame, share: float, seed: int) -> tuple[pd.DataFrame, np.ndarray | None]:
-    """Every failing row and a seeded ``share`` of the healthy ones, with weights 1/share on the healthy.
+def sample_healthy(rows: pd.DataFrame, share: float, seed: int) -> pd.DataFrame:
+    """Every failing row and a seeded ``share`` of the healthy ones, unweighted.
 
-    The weighted sample has the fleet's expected class mix, so the calibrated probabilities stay honest,
-    while a fleet-sized history fits on a fraction of its rows. ``share`` 1 keeps everything, unweighted.
+    Weighting the kept healthy rows 1/share would restore the class mix too, but sample weights send
+    scikit-learn's histogram binning and gradient path several times slower (measured: backtest 72 s -> 261 s at
+    share 0.25 on the default fleet), losing more than the rows save. The sample's probabilities are corrected
+    back to the fleet's rate instead (``correct_for_sampling``).
     """
     if share >= 1:
-        return rows, None
+        return rows
     healthy = ~rows[LABEL].astype(bool).to_numpy()
     keep = ~healthy | (np.random.default_rng(seed).random(len(rows)) < share)
-    return rows[keep], np.where(healthy[keep], 1.0 / share, 1.0)
+    return rows[keep]
+
+
+def correct_for_sampling(classifier: Pipeline, share: float) -> None:
+    """Prior correction (King & Zeng 2001): healthy rows drawn at random with probability ``share`` multiply the
+    odds of failure by 1/share and change nothing else, so the fleet's log-odds are the sample's plus log(share).
+
+    The sigmoid calibrators, fitted on held-out folds of the sample, map a tree score to the sample's log-odds
+    ``-(a*score + b)``; adding log(share) is exactly raising ``b`` by -log(share). Applied in place, so the
+    served pipeline and the fleet-speed scorer (which reads the calibrators) both give the fleet's probabilities.
+    """
+    if share >= 1:
+        return
+    for fold in classifier[-1].calibrated_classifiers_:
+        for calibrator in fold.calibrators:
+            calibrator.b_ = calibrator.b_ - np.log(share)
+
+
+def fleet_rate(y: np.ndarray, share: float) -> float:
+    """The failure rate of the rows the sample was drawn from: the healthy ones counted 1/share times."""
+    failures = float(y.sum())
+    return failures / (failures + float((~y).sum()) / share)
 
 
 def fit_models(rows: pd.DataFrame, params: ModelParams, life_quantiles: tuple[float, float, float] | None) -> FittedModels:
@@ -76,14 +99,14 @@ def fit_models(rows: pd.DataFrame, params: ModelParams, life_quantiles: tuple[fl
         raise ValueError(f"no numeric feature for feature set {params.feature_set!r}")
     rng = np.random.default_rng(params.random_state)
     labelled = weighted_rows(classifier_rows(stride_rows(rows, params.train_row_stride_days)))
-    labelled, weight = sample_healthy(labelled, params.healthy_sample_share, params.random_state)
+    labelled = sample_healthy(labelled, params.healthy_sample_share, params.random_state)
     y = labelled[LABEL].astype(bool).to_numpy()
     if params.shuffle_training_labels:
         y = rng.permutation(y)
     if y.sum() < params.calibration_folds or (~y).sum() < params.calibration_folds:
         raise ValueError(f"too few failures ({int(y.sum())}) in the training rows to fit and calibrate a classifier")
-    fit_weights = {} if weight is None else {"classify__sample_weight": weight}
-    classifier = build_pipeline(params).fit(model_input(labelled, numeric), y, **fit_weights)
+    classifier = build_pipeline(params).fit(model_input(labelled, numeric), y)
+    correct_for_sampling(classifier, params.healthy_sample_share)
     life = None
     if life_quantiles is not None:
         at_risk = stride_rows(rows, params.life_row_stride_days)
@@ -92,7 +115,7 @@ def fit_models(rows: pd.DataFrame, params: ModelParams, life_quantiles: tuple[fl
         if params.shuffle_training_labels:
             target = target[rng.permutation(len(target))]
         life = build_life_pipeline(params, life_quantiles).fit(model_input(at_risk, numeric), target)
-    base_rate = float(np.average(y, weights=weight))  # the fleet's rate, not the sample's
+    base_rate = fleet_rate(y, params.healthy_sample_share)  # the fleet's rate, not the sample's
     return FittedModels(classifier, life, numeric, base_rate, int(len(labelled)))
 
 

@@ -91,18 +91,19 @@ class BinnedTrees:
         return self.baseline + leaves.sum(axis=1)
 
     def raw_with(self, binned: np.ndarray, leaves: np.ndarray, raw: np.ndarray, feature: int,
-                 value: float) -> np.ndarray:
-        """The raw score with ``feature`` (a column of the model's input) set to ``value`` on every row."""
+                 value: float | np.ndarray) -> np.ndarray:
+        """The raw score with ``feature`` (a column of the model's input) set to ``value``: one value for every
+        row (a reason's reference value), or one per row (a permuted column)."""
         if feature not in self.column:  # no tree splits on it: nothing changes
             return raw
         j = self.column[feature]
-        value_bin = self._bin_column(j, np.array([value], dtype=np.float64))[0]
+        value_bins = self._bin_column(j, np.atleast_1d(np.asarray(value, dtype=np.float64)))
         trees = np.flatnonzero(self.uses[j])
-        rows = np.flatnonzero(binned[:, j] != value_bin)
+        rows = np.flatnonzero(binned[:, j] != value_bins)
         out = raw.copy()
         if len(rows):
             changed = binned[rows]
-            changed[:, j] = value_bin
+            changed[:, j] = value_bins if len(value_bins) == 1 else value_bins[rows]
             out[rows] += self.leaves(changed, trees).sum(axis=1) - leaves[np.ix_(rows, trees)].sum(axis=1)
         return out
 
@@ -119,8 +120,9 @@ class _Calibrated:
                 and all(BinnedTrees.fits(c.estimator) and len(c.calibrators) == 1
                         for c in calibrated.calibrated_classifiers_))
 
-    def probability(self, X: np.ndarray, occlude: list[tuple[int, float]]) -> tuple[np.ndarray, np.ndarray]:
-        """The probability per row, and per (feature, value) in ``occlude`` the probability with it set so."""
+    def probability(self, X: np.ndarray, occlude: list[tuple[int, float | np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+        """The probability per row, and per (feature, value) in ``occlude`` the probability with it set so (a value
+        for every row, or a column of values)."""
         base = np.zeros(len(X))
         occluded = np.zeros((len(X), len(occlude)))
         for trees, calibrator in self.folds:
@@ -143,11 +145,24 @@ def _hazards(life, X: np.ndarray) -> np.ndarray:
     leaves = trees.leaves(binned)
     raw = trees.raw(leaves)
     columns = [raw] + [trees.raw_with(binned, leaves, raw, feature, start) for start in starts[1:]]
-    return np.clip(expit(np.column_stack(columns)), 1e-9, 1 - 1e-9)
+    shift = getattr(hazard, "log_odds_shift_", 0.0)
+    return np.clip(expit(np.column_stack(columns) + shift), 1e-9, 1 - 1e-9)
+
+
+def calibrated_fits(calibrated) -> bool:
+    """Whether a calibrated classifier (the pipeline's last step) can be evaluated on binned trees."""
+    return _Calibrated.fits(calibrated)
+
+
+def calibrated_probability(calibrated, X: np.ndarray,
+                           replace: list[tuple[int, float | np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """A calibrated classifier's probabilities on prepared rows ``X``, and per (column, values) in ``replace``
+    with that column replaced, shape (rows, len(replace))."""
+    return _Calibrated(calibrated).probability(X, replace)
 
 
 def fast_path_fits(classifier, life) -> bool:
-    return _Calibrated.fits(classifier[-1]) and (
+    return calibrated_fits(classifier[-1]) and (
         life is None or (isinstance(life[-1], DiscreteTimeHazard) and BinnedTrees.fits(life[-1].estimator_)))
 
 

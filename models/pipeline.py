@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer, make_column_selector
 from sklearn.ensemble import HistGradientBoostingClassifier
@@ -46,9 +46,11 @@ class ModelParams(BaseModel):
         2, ge=1, description="fit the classifier on every n-th day per component (neighbouring days nearly repeat)"
     )
     healthy_sample_share: float = Field(
-        1.0, gt=0, le=1,
+        0.25, gt=0, le=1,
         description="share of healthy component-days (no failure within the horizon) the classifier is fitted on,"
-                    " each weighted 1/share: a fleet's years of healthy days cost rows, not information",
+                    " and of survived person-periods the hazard model is fitted on; the probabilities are corrected"
+                    " back to the fleet's rate: a fleet's years of healthy days cost rows, not information (default fleet:"
+                    " backtest 72 s -> 37 s, final fit 23 s -> 7 s, PR-AUC 0.664 -> 0.662)",
     )
     importance_rows: int = Field(4000, ge=100, description="held-out rows the permutation importance is measured on")
     class_weight: str | None = Field(
@@ -66,6 +68,13 @@ class ModelParams(BaseModel):
         False, description="y-randomisation control: permute the training labels (never the evaluation labels)"
     )
     random_state: int = 0
+
+    @model_validator(mode="after")
+    def _sampling_needs_sigmoid(self):
+        if self.healthy_sample_share < 1 and self.calibration != "sigmoid":
+            raise ValueError("healthy_sample_share below 1 needs calibration 'sigmoid': the correction back to the"
+                             " fleet's rate shifts the sigmoid's log-odds, which an isotonic map has not")
+        return self
 
     def flat(self) -> dict[str, str]:
         return {k: ",".join(map(str, v)) if isinstance(v, tuple) else str(v) for k, v in self.model_dump().items()}
@@ -143,6 +152,8 @@ def build_life_pipeline(params: ModelParams, quantiles: tuple[float, float, floa
         estimator=_trees(params, params.life_max_iter, None),
         bin_edges=params.life_bin_edges,
         quantiles=quantiles,
+        survived_share=params.healthy_sample_share,
+        random_state=params.random_state,
     )
     return Pipeline([("prepare", build_preparation(params)), ("life", hazard)])
 

@@ -33,14 +33,18 @@ class DiscreteTimeHazard(BaseEstimator):
     """Survival regressor: ``fit(X, y)`` with ``y[:, 0]`` the observed days and ``y[:, 1]`` the event flag.
 
     ``predict(X)`` returns one row per input row with the remaining-life quantiles ``quantiles`` (days).
+    ``survived_share`` < 1 fits on every failing person-period and a seeded share of the survived ones, and
+    corrects the hazards back by the prior (log-odds + log(share), as ``fit.correct_for_sampling``).
     """
 
     def __init__(self, estimator=None, bin_edges=(0, 7, 14, 30, 60, 120, 240, 480), quantiles=(0.1, 0.5, 0.9),
-                 max_days: float = 3650.0):
+                 max_days: float = 3650.0, survived_share: float = 1.0, random_state: int = 0):
         self.estimator = estimator
         self.bin_edges = bin_edges
         self.quantiles = quantiles
         self.max_days = max_days
+        self.survived_share = survived_share
+        self.random_state = random_state
 
     def _edges(self) -> np.ndarray:
         edges = np.asarray(self.bin_edges, dtype=float)
@@ -70,6 +74,9 @@ class DiscreteTimeHazard(BaseEstimator):
         # out (the actuarial half-interval rule, without sample weights that make tree binning slow).
         half_seen = (t - starts[bins]) >= (ends - starts)[bins] / 2
         keep = failed_here | (t >= ends[bins]) | half_seen
+        if self.survived_share < 1:
+            drawn = np.random.default_rng(self.random_state).random(len(rows)) < self.survived_share
+            keep &= failed_here | drawn
         rows, bins, failed_here = rows[keep], bins[keep], failed_here[keep]
         if failed_here.sum() == 0:
             raise ValueError("no failure is observed in the training rows: the hazard cannot be estimated")
@@ -77,6 +84,7 @@ class DiscreteTimeHazard(BaseEstimator):
         self.estimator_ = clone(self.estimator)
         self.estimator_.fit(self._expand(X, rows, bins), failed_here.astype(int), sample_weight=weight)
         self.n_person_periods_ = len(rows)
+        self.log_odds_shift_ = float(np.log(min(self.survived_share, 1.0)))
         return self
 
     def hazards(self, X: pd.DataFrame) -> np.ndarray:
@@ -87,6 +95,8 @@ class DiscreteTimeHazard(BaseEstimator):
         rows = np.repeat(np.arange(len(X)), n_bins)
         bins = np.tile(np.arange(n_bins), len(X))
         proba = self.estimator_.predict_proba(self._expand(X, rows, bins))[:, 1]
+        shift = np.exp(getattr(self, "log_odds_shift_", 0.0))  # models fitted before sampling have none
+        proba = proba * shift / (proba * shift + 1 - proba)
         return np.clip(proba, 1e-9, 1 - 1e-9).reshape(len(X), n_bins)
 
     def _cumulative(self, X=None, hazards: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -48,10 +48,11 @@ def small_fleet(vehicles: int = 30, days: int = 90, seed: int = 3) -> pd.DataFra
     return normalise(frame)
 
 
-@pytest.fixture(scope="module")
-def served() -> FailureModel:
+@pytest.fixture(scope="module", params=[1.0, 0.3], ids=["every-healthy-day", "healthy-sampled"])
+def served(request) -> FailureModel:
+    """The recipe fitted on every day, and on a share of the healthy days with the probabilities corrected back."""
     records = small_fleet()
-    params = ModelParams(max_iter=40, life_max_iter=20, min_samples_leaf=20)
+    params = ModelParams(max_iter=40, life_max_iter=20, min_samples_leaf=20, healthy_sample_share=request.param)
     fitted = fit_models(records, params, interval_quantiles(0.8))
     reference = records[fitted.numeric_features].median().to_dict()
     reasons = fitted.numeric_features[:6] + ["age_days"]
@@ -95,6 +96,23 @@ def test_fleet_speed_predictions_equal_the_pipelines_predict(served):
     pd.testing.assert_frame_equal(fast.drop(columns="reasons"), plain, check_exact=False, rtol=1e-9, atol=1e-9)
 
 
+def test_permuted_columns_rescored_on_the_trees_equal_predict_proba(served):
+    """The backtest's permutation importance re-walks only the trees a permuted column reaches; the
+    probabilities are the calibrated classifier's own."""
+    calibrated = served.classifier[-1]
+    prepared = served.classifier[:-1].transform(served.features(small_fleet(vehicles=10, days=5, seed=11)))
+    rng = np.random.default_rng(0)
+    permuted = [(name, rng.permutation(prepared[name].to_numpy())) for name in prepared.columns[-4:]]
+    X = np.asfortranarray(prepared.to_numpy(dtype=np.float64))
+    base, replaced = fleet_scoring.calibrated_probability(
+        calibrated, X, [(list(prepared.columns).index(n), v) for n, v in permuted])
+    np.testing.assert_allclose(base, calibrated.predict_proba(prepared)[:, 1], rtol=0, atol=1e-12)
+    for k, (name, values) in enumerate(permuted):
+        np.testing.assert_allclose(replaced[:, k], calibrated.predict_proba(prepared.assign(**{name: values}))[:, 1],
+                                   rtol=0, atol=1e-12)
+    assert not np.allclose(replaced, base[:, None])  # some permutation changed some probability
+
+
 def test_vectorised_reasons_equal_the_row_by_row_reasons(served):
     rows = day_to_score(served)
     features = served.features(rows).reset_index(drop=True)
@@ -118,11 +136,11 @@ def test_reasons_json_writes_what_json_dumps_writes():
 
 
 def test_healthy_sampling_fits_on_fewer_rows_and_keeps_the_probabilities_honest():
-    """A fleet-sized history fits on a share of its healthy days, weighted back: the calibrated probabilities
-    still average to the fleet's failure rate, where the unweighted sample's would be several times higher."""
+    """A fleet-sized history fits on a share of its healthy days, corrected back by the prior: the calibrated
+    probabilities still average to the fleet's failure rate, where the sample's own would be several times higher."""
     records = small_fleet(seed=5)
     labelled = records[LABEL].astype(bool)
-    params = ModelParams(max_iter=40, min_samples_leaf=20, train_row_stride_days=1)
+    params = ModelParams(max_iter=40, min_samples_leaf=20, train_row_stride_days=1, healthy_sample_share=1.0)
     full = fit_models(records, params, None)
     sampled = fit_models(records, params.model_copy(update={"healthy_sample_share": 0.25}), None)
     assert sampled.training_rows < 0.45 * full.training_rows
@@ -131,7 +149,17 @@ def test_healthy_sampling_fits_on_fewer_rows_and_keeps_the_probabilities_honest(
     probability = sampled.classifier.predict_proba(served_input(records, sampled))[:, 1]
     assert probability.mean() == pytest.approx(labelled.mean(), abs=0.02)
     sample_rate = labelled.sum() / sampled.training_rows
-    assert sample_rate > 2 * labelled.mean()  # what an unweighted fit would have been calibrated to
+    assert sample_rate > 2 * labelled.mean()  # what the sample's own calibration would have said
+    life = fit_models(records, params.model_copy(update={"healthy_sample_share": 0.25}), interval_quantiles(0.8)).life
+    full_life = fit_models(records, params, interval_quantiles(0.8)).life
+    hazards, full_hazards = (m[-1].hazards(m[:-1].transform(records)) for m in (life, full_life))
+    assert life[-1].n_person_periods_ < 0.5 * full_life[-1].n_person_periods_
+    assert hazards.mean(axis=0) == pytest.approx(full_hazards.mean(axis=0), rel=0.25)  # per bin, the fleet's hazard
+
+
+def test_sampling_is_refused_with_a_calibration_it_cannot_correct():
+    with pytest.raises(ValueError, match="needs calibration 'sigmoid'"):
+        ModelParams(healthy_sample_share=0.5, calibration="isotonic")
 
 
 def served_input(records: pd.DataFrame, fitted) -> pd.DataFrame:
@@ -144,6 +172,6 @@ def test_the_model_page_states_the_training_sample_from_the_runs_params():
     from railpm.review.quality import training_sampling
 
     sampled = training_sampling(ModelParams(healthy_sample_share=0.25).flat())
-    assert "one day in 2" in sampled and "25% of the healthy component-days" in sampled and "4x" in sampled
-    assert "every healthy component-day" in training_sampling(ModelParams().flat())
+    assert "one day in 2" in sampled and "25% of the healthy component-days" in sampled and "divided by 4x" in sampled
+    assert "every healthy component-day" in training_sampling(ModelParams(healthy_sample_share=1).flat())
     assert training_sampling({}) == ""  # a run that logged no recipe states no sample

@@ -24,7 +24,7 @@ from railpm.costs import CostModel
 from railpm.models.policy import break_even_probability
 from railpm.models.score import predictions_schema
 from railpm.layers import COMPONENT_DAYS, read_prediction_history, record_dir
-from railpm.models.tasks import recipe, score_fleet, train_fleet
+from railpm.models.tasks import recipe, score_fleet, train_fleet, training_records
 from railpm.models.tracking import CHALLENGER, CHAMPION, version_by_alias
 
 pytestmark = pytest.mark.slow
@@ -120,7 +120,12 @@ def test_training_run_logs_the_backtest_plots_data_and_model(store, trained, cli
     assert plots == {f"plots/{p}.png" for p in ("pr_curves", "calibration", "lead_times", "feature_importance")}
     datasets = run.inputs.dataset_inputs
     assert [d.dataset.name for d in datasets] == ["component_days"]
-    assert json.loads(datasets[0].dataset.profile)["num_rows"] == len(read_component_days(record_dir(store, COMPONENT_DAYS)))
+    component_days = read_component_days(record_dir(store, COMPONENT_DAYS))
+    assert json.loads(datasets[0].dataset.profile)["num_rows"] == len(component_days)
+    schema = {c["name"]: c for c in json.loads(datasets[0].dataset.schema)["mlflow_colspec"]}
+    logged = training_records(store)
+    assert list(schema) == list(logged.columns)
+    assert {n for n, c in schema.items() if not c["required"]} == set(logged.columns[logged.isna().any()])
     version = client.get_model_version(store.model.registered_model_name, trained.model_version)
     assert version.run_id == trained.run_id and CHAMPION in version.aliases
 

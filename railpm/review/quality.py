@@ -144,7 +144,8 @@ def training_sampling(params: dict[str, str]) -> str:
     stride = params["train_row_stride_days"]
     share = float(params.get("healthy_sample_share", "1"))
     healthy = ("every healthy component-day" if share >= 1 else
-               f"{share:.0%} of the healthy component-days (seeded draw), each weighted {1 / share:.3g}x")
+               f"{share:.0%} of the healthy component-days (seeded draw), the failure odds divided by {1 / share:.3g}x"
+               " back to the fleet's rate")
     days = "every day" if stride == "1" else f"one day in {stride}"
     return f"classifier fitted on {days} per vehicle-component: every failing day and {healthy}"
 
