@@ -17,17 +17,21 @@ export PYSPARK_DRIVER_PYTHON := $(abspath $(BIN))/python
 
 # uv installs the lock in well under a minute (pip takes about five); it comes from PyPI through the machine's
 # own pip when missing, and pip stays the fallback where uv cannot be had.
+# Bytecode is compiled at install (pip does so by default, uv on --compile-bytecode): where the environment sets
+# PYTHONDONTWRITEBYTECODE, as this machine's does, no .pyc is ever written and every process compiled every
+# module it imported from source (import railpm.ingest: 14.2 s without, 6.0 s with; 28 s to compile on 2 cores).
 UV := $(PYTHON) -m uv
 
 $(STAMP): pyproject.toml constraints.txt
 	$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv || echo "uv unavailable: installing with pip"
 	if $(UV) --version >/dev/null 2>&1; then \
 	  test -x $(BIN)/python || $(UV) venv --python $(PYTHON) $(VENV); \
-	  $(UV) pip install --quiet --python $(BIN)/python -c constraints.txt -e ".[dev]"; \
+	  $(UV) pip install --quiet --compile-bytecode --python $(BIN)/python -c constraints.txt -e ".[dev]"; \
 	else \
 	  test -x $(BIN)/python || $(PYTHON) -m venv $(VENV); \
 	  $(BIN)/pip install --quiet -c constraints.txt -e ".[dev]" 2>&1 | grep -v '^WARNING: Location' ; test $${PIPESTATUS[0]} -eq 0; \
 	fi
+	$(BIN)/python -m compileall -q -j 0 railpm jobs models expectations dags >/dev/null
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
